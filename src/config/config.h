@@ -1,0 +1,85 @@
+/* Typed configuration, loaded from YAML and strictly validated.
+ *
+ * A config is immutable once loaded: a reload builds a new one, validates it
+ * as a whole and only then replaces the old one, so a bad file never leaves
+ * the gateway half-configured. Every error names file:line:col, what is wrong
+ * and what to do about it. */
+#ifndef SLUICE_CONFIG_CONFIG_H
+#define SLUICE_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+/* One address the gateway accepts agent connections on. */
+typedef struct sl_listen_cfg {
+    char *host;    /* numeric IPv4 or IPv6 address, no brackets ("127.0.0.1", "::1") */
+    uint16_t port; /* 1..65535 */
+} sl_listen_cfg_t;
+
+/* An operator route: requests for hosts matching `host` connect to `to_host`
+ * (which may be a private address: the operator said so). */
+typedef struct sl_route_cfg {
+    char *host;       /* host glob, lowercased (see policy/hostglob.h) */
+    char *to_host;    /* numeric address or DNS name */
+    uint16_t to_port; /* 0 = keep the request's port */
+} sl_route_cfg_t;
+
+typedef struct sl_config {
+    char *path; /* file it came from; NULL for the built-in default */
+
+    sl_listen_cfg_t *listen; /* at least one */
+    size_t n_listen;
+    unsigned workers; /* event loops; 0 = one per CPU core */
+
+    sl_log_level_t log_level;
+    char *audit_path; /* "-" = stdout, "off" = none, else a file appended to */
+    bool watch;       /* reload when the config file changes (default true) */
+
+    struct {
+        size_t max_head_bytes;  /* request or response head, default 32 KiB */
+        size_t max_headers;     /* header fields per head, default 100 */
+        size_t max_connections; /* concurrent client connections, default 10000 */
+    } limits;
+
+    struct {                       /* all in milliseconds */
+        uint64_t header_read;      /* client must send a whole head, default 10 s */
+        uint64_t idle;             /* client keep-alive idle, default 60 s */
+        uint64_t connect;          /* upstream DNS + TCP connect, default 10 s */
+        uint64_t response_head;    /* upstream's response head after request, default 60 s */
+        uint64_t io_idle;          /* no bytes either way in a body or tunnel, default 300 s */
+        uint64_t upstream_idle;    /* pooled upstream connection kept, default 30 s */
+        uint64_t drain;            /* SIGTERM grace for in-flight requests, default 30 s */
+    } timeouts;
+
+    struct {
+        char **allow; /* host globs/IPs/CIDRs; none = every host allowed */
+        size_t n_allow;
+        char **deny; /* host globs/IPs/CIDRs; deny wins over allow */
+        size_t n_deny;
+        bool allow_private; /* let DNS answers reach private ranges (default false) */
+    } policy;
+
+    sl_route_cfg_t *routes;
+    size_t n_routes;
+} sl_config_t;
+
+/* Load and validate a YAML file. On failure returns NULL and appends one line
+ * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do"). */
+sl_config_t *sl_config_load_file(const char *path, sl_buf_t *err);
+
+/* Same for YAML text in memory; `name` stands in for the file name in errors. */
+sl_config_t *sl_config_load_string(const char *yaml, size_t n, const char *name, sl_buf_t *err);
+
+/* The built-in default policy used by `sluice run` with no -c. Never NULL. */
+sl_config_t *sl_config_default(void);
+
+/* The YAML text of the built-in default (documented in the README). */
+extern const char sl_config_default_yaml[];
+
+void sl_config_free(sl_config_t *cfg);
+
+#endif

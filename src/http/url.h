@@ -27,12 +27,13 @@ typedef struct sl_url {
 /* Error codes (negative) returned by the parsers. */
 enum {
     SL_URL_OK = 0,
-    SL_URL_EMPTY = -1,      /* nothing to parse */
-    SL_URL_BAD_SCHEME = -2, /* not http:// or https:// */
-    SL_URL_BAD_HOST = -3,   /* missing host, invalid characters, bad IP-literal */
-    SL_URL_BAD_PORT = -4,   /* not 1..65535 decimal digits */
-    SL_URL_BAD_CHAR = -5,   /* control, space, non-ASCII or otherwise invalid byte */
-    SL_URL_TOO_LONG = -6,   /* host over 253 bytes or a label over 63 */
+    SL_URL_EMPTY = -1,        /* nothing to parse */
+    SL_URL_BAD_SCHEME = -2,   /* not http:// or https:// */
+    SL_URL_BAD_HOST = -3,     /* missing host, invalid characters, bad IP-literal */
+    SL_URL_BAD_PORT = -4,     /* not 1..65535 decimal digits */
+    SL_URL_BAD_CHAR = -5,     /* control, space, non-ASCII or otherwise invalid byte */
+    SL_URL_TOO_LONG = -6,     /* host over 253 bytes or a label over 63 */
+    SL_URL_BAD_USERINFO = -7, /* empty, invalid or ambiguous ("a@b@c") userinfo */
 };
 
 /* Parse an absolute-form target: "http://host[:port]/path?query". */

@@ -89,8 +89,16 @@ static int parse_v4(const char *p, size_t n, uint8_t addr[4])
     size_t last = n;
     while (last > 0 && p[last - 1] != '.')
         last--;
-    if (!label_is_numeric(p + last, n - last))
-        return 0;
+    if (!label_is_numeric(p + last, n - last)) {
+        /* "1.2.3.4.." is still numeric-looking, just malformed. */
+        size_t end = n;
+        while (end > 0 && p[end - 1] == '.')
+            end--;
+        size_t l = end;
+        while (l > 0 && p[l - 1] != '.')
+            l--;
+        return (end < n && label_is_numeric(p + l, end - l)) ? -1 : 0;
+    }
 
     for (size_t i = 0; i <= n; i++) {
         if (i == n || p[i] == '.') {
@@ -143,6 +151,11 @@ int sl_ip_parse_literal(const char *host, size_t n, sl_ip_t *out)
 {
     if (host == NULL || n == 0)
         return -1;
+    /* glibc's inet_aton stops at whitespace and accepts "1.2.3.4 anything";
+     * a host that could reach a resolver in that shape is refused. */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)host[i] <= 0x20)
+            return -1;
     if (memchr(host, ':', n) == NULL) {
         uint8_t a[4];
         int r = parse_v4(host, n, a);
@@ -277,7 +290,7 @@ static const range_t v4_ranges[] = {
 static const range_t v6_ranges[] = {
     {{0}, 128, "unspecified"},
     {{[15] = 1}, 128, "loopback"},
-    {{0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54}, 128, "metadata"},
+    {{0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54}, 128, "metadata"},
     {{0xfc}, 7, "ula"},
     {{0xfe, 0x80}, 10, "link-local"},
     {{0xfe, 0xc0}, 10, "site-local"},

@@ -32,7 +32,7 @@ typedef struct sl_cidr {
  * "0177.0.0.1", "127.1"); anything else numeric ("0x", "08.1.1.1",
  * "1.2.3.4.5", "256.1.1.1") is -1. Any ':' means IPv6 (inet_pton text, then
  * an optional "%zone" of unreserved characters, which is dropped); a bad
- * IPv6 is -1. An empty host is -1. */
+ * IPv6 is -1. An empty host, or one with a control/space byte, is -1. */
 int sl_ip_parse_literal(const char *host, size_t n, sl_ip_t *out);
 
 /* Parse "10.0.0.0/8", "fc00::/7" or a bare address (full-length prefix).

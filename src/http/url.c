@@ -301,11 +301,12 @@ int sl_host_normalize(sl_view_t host, char *out, size_t outcap)
     sl_ip_t ip;
     if (p == NULL || n == 0 || out == NULL)
         return -1;
-    if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+    bool bracketed = n >= 2 && p[0] == '[' && p[n - 1] == ']';
+    if (bracketed) {
         p++;
         n -= 2;
     }
-    if (memchr(p, ':', n) != NULL) {
+    if (bracketed || memchr(p, ':', n) != NULL) {
         /* IPv6 with an optional zone, "%eth0" or the URL's "%25eth0". */
         if (sl_ip_parse_literal(p, n, &ip) != 1 || ip.family != AF_INET6)
             return -1;

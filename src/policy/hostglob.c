@@ -48,6 +48,8 @@ const char *sl_hostglob_check(const char *pattern)
                    ? NULL
                    : "numeric host pattern must be a dotted-quad IPv4 address";
     n = strip_dot(pattern, n);
+    if (n == 1 && pattern[0] == '*')
+        return "write \"*\" for every host, not \"*.\"";
     if (n > HOST_MAX)
         return "host pattern longer than 253 bytes";
     size_t label = 0;
@@ -145,6 +147,9 @@ static bool glob_match(const char *pat, size_t pn, const char *s, size_t sn)
                 off = i + 1;
             }
         }
+        /* The labels the '*' stands for must not be empty. */
+        if (off < 2)
+            return false;
         return labels_match(rest, rn, s + off, sn - off);
     }
     return labels_match(pat, pn, s, sn);
@@ -359,7 +364,7 @@ int sl_hostset_match(const sl_hostset_t *s, sl_view_t host, const sl_ip_t *ip)
     if (lit == 0) {
         uint64_t h = FNV_OFF;
         for (size_t i = n; i-- > 0;) {
-            if (p[i] == '.') {
+            if (p[i] == '.' && i > 0) {
                 int r = table_get(&s->suffix, h, p + i + 1, n - i - 1);
                 if (r >= 0 && r < best)
                     best = r;

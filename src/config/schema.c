@@ -339,7 +339,7 @@ static int elem_id_cmp(const void *a, const void *b)
 /* Report elements whose identity repeats an earlier one; sorting keeps this
  * O(n log n) for long allow lists. Returns true if any did. */
 static bool find_duplicates(sl_cfg_ctx_t *ctx, const sl_cfg_list_t *L, const char *arr, size_t n,
-                            yaml_node_t **nodes)
+                            yaml_node_t **nodes, const size_t *pos)
 {
     if (L->elem_key == NULL || n < 2)
         return false;
@@ -359,7 +359,7 @@ static bool find_duplicates(sl_cfg_ctx_t *ctx, const sl_cfg_list_t *L, const cha
             continue;
         }
         const yaml_node_t *a = nodes[ids[first].idx], *b = nodes[ids[i].idx];
-        size_t saved = path_push(ctx, "[%zu]", ids[i].idx);
+        size_t saved = path_push(ctx, "[%zu]", pos[ids[i].idx]);
         sl_cfg_error(ctx, b, "'%s' is listed twice (first at line %zu, column %zu); remove one",
                      ids[i].key, a->start_mark.line + 1, a->start_mark.column + 1);
         path_pop(ctx, saved);
@@ -418,6 +418,7 @@ static void list_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_
         return;
     }
     nodes = xcalloc(n, sizeof *nodes);
+    size_t *pos = xcalloc(n, sizeof *pos); /* list index of each parsed element */
     char *arr = xcalloc(n, L->elem_size);
     size_t got = 0;
     bool ok = true;
@@ -453,15 +454,17 @@ static void list_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_
         }
         path_pop(ctx, saved);
         if (eok) {
+            pos[got] = i;
             nodes[got++] = en;
         } else {
             memset(e, 0, L->elem_size);
             ok = false;
         }
     }
-    if (find_duplicates(ctx, L, arr, got, nodes))
+    if (find_duplicates(ctx, L, arr, got, nodes, pos))
         ok = false;
     free(nodes);
+    free(pos);
     if (!ok || ctx->n_errors > SL_CFG_MAX_ERRORS) {
         release_elems(L, arr, got);
         return;

@@ -234,19 +234,31 @@ static const char *check_name(const char *p, size_t n, bool glob, char *out)
     return NULL;
 }
 
+/* "[v6]" at the start of v, followed by nothing or ':'. Sets *after to the
+ * byte after ']'. */
+static const char *bracketed(sl_view_t v, char *host, const char **after)
+{
+    const char *close = memchr(v.p, ']', v.n);
+    if (close == NULL)
+        return "missing ']' after IPv6 address; write e.g. [::1]:8888";
+    if (!numeric_ip(v.p + 1, (size_t)(close - v.p - 1), AF_INET6, host))
+        return "not a valid IPv6 address; write e.g. [::1]:8888";
+    *after = close + 1;
+    if (*after != v.p + v.n && **after != ':')
+        return "unexpected text after ']'; write [v6]:port";
+    return NULL;
+}
+
 const char *sl_cfg_parse_listen(sl_view_t v, char *host, uint16_t *port)
 {
     if (v.n == 0)
         return "empty address; write e.g. 127.0.0.1:8888";
     const char *colon;
     if (v.p[0] == '[') {
-        const char *close = memchr(v.p, ']', v.n);
-        if (close == NULL)
-            return "missing ']' after IPv6 address; write e.g. [::1]:8888";
-        if (!numeric_ip(v.p + 1, (size_t)(close - v.p - 1), AF_INET6, host))
-            return "not a valid IPv6 address; write e.g. [::1]:8888";
-        colon = close + 1;
-        if (colon == v.p + v.n || *colon != ':')
+        const char *why = bracketed(v, host, &colon);
+        if (why != NULL)
+            return why;
+        if (colon == v.p + v.n)
             return "missing port; write e.g. [::1]:8888";
     } else {
         colon = memrchr(v.p, ':', v.n);
@@ -275,16 +287,9 @@ const char *sl_cfg_parse_target(sl_view_t v, char *host, uint16_t *port)
     const char *end = v.p + v.n;
     const char *rest;
     if (v.p[0] == '[') {
-        const char *close = memchr(v.p, ']', v.n);
-        if (close == NULL)
-            return "missing ']' after IPv6 address; write e.g. [fd00::1]:9000";
-        if (!numeric_ip(v.p + 1, (size_t)(close - v.p - 1), AF_INET6, host))
-            return "not a valid IPv6 address; write e.g. [fd00::1]:9000";
-        rest = close + 1;
-        if (rest == end)
-            return NULL;
-        if (*rest != ':')
-            return "unexpected text after ']'; write [v6]:port";
+        const char *why = bracketed(v, host, &rest);
+        if (why != NULL || rest == end)
+            return why;
     } else {
         const char *colon = memchr(v.p, ':', v.n);
         if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL) {

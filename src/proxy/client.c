@@ -16,6 +16,7 @@ static void client_timer_cb(uv_timer_t *t);
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void client_drain_input(sl_client_t *c);
+static void drain_once(sl_client_t *c);
 
 static void client_free_if_closed(sl_client_t *c)
 {
@@ -506,6 +507,23 @@ static long forward_body(sl_client_t *c, char *p, size_t n)
 
 /* Consume as much of c->in as the current state allows. */
 static void client_drain_input(sl_client_t *c)
+{
+    /* Callbacks run inside this loop (a refusal finishing an exchange) may
+     * ask for another pass; the loop itself does it once it has consumed the
+     * bytes it was working on, so nothing is parsed twice. */
+    if (c->flags & SL_CF_IN_DRAIN) {
+        c->flags |= SL_CF_REDRAIN;
+        return;
+    }
+    c->flags |= SL_CF_IN_DRAIN;
+    do {
+        c->flags &= ~SL_CF_REDRAIN;
+        drain_once(c);
+    } while ((c->flags & SL_CF_REDRAIN) && c->state != SL_CS_CLOSING);
+    c->flags &= ~SL_CF_IN_DRAIN;
+}
+
+static void drain_once(sl_client_t *c)
 {
     while (c->in.n > 0 && c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN)) {
         long used = 0;

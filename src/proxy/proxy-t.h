@@ -82,6 +82,8 @@ typedef enum sl_client_state {
 #define SL_CF_PAUSED 0x20       /* reading stopped for backpressure */
 #define SL_CF_EXCHANGE 0x40     /* an exchange is in progress */
 #define SL_CF_SHUTDOWN 0x80     /* shutdown requested after writes drain */
+#define SL_CF_IN_DRAIN 0x100    /* client_drain_input is on the stack */
+#define SL_CF_REDRAIN 0x200     /* input became consumable again during a drain */
 
 /* The per-request state (one exchange at a time per client connection;
  * pipelined requests wait in the input buffer). */

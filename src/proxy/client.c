@@ -171,6 +171,10 @@ void sl_client_update_reading(sl_client_t *c)
         want = false;
     else if (c->state == SL_CS_HEAD)
         want = true;
+    else if (c->state == SL_CS_FORWARD && (c->flags & SL_CF_REQ_DONE))
+        /* Keep reading (no epoll churn per request) but bound what pipelined
+         * requests may queue while the response is pending. */
+        want = c->in.n < cfg_of(c)->limits.max_head_bytes;
     else if ((c->state == SL_CS_FORWARD && !(c->flags & SL_CF_REQ_DONE)) ||
              c->state == SL_CS_TUNNEL)
         want = c->up == NULL ||
@@ -594,6 +598,8 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         set_timer(c, cfg_of(c)->timeouts.header_read);
     }
     client_drain_input(c);
+    if (c->state != SL_CS_CLOSING)
+        sl_client_update_reading(c);
 }
 
 void sl_client_upstream_ready(sl_client_t *c, sl_upstream_t *up)

@@ -158,6 +158,8 @@ struct sl_upstream {
     int last_error;             /* libuv error of the last failed connect */
     bool timed_out;
     uint64_t last_ms;           /* last traffic, for io_idle */
+    char peer[64];              /* "addr:port" connected to, for audit */
+    sl_buf_t out_head;          /* response head waiting to go out with the first body bytes */
     sl_upstream_t *prev, *next; /* pool list */
 };
 

@@ -26,6 +26,7 @@ static void up_maybe_free(sl_upstream_t *up)
     if (up->open_handles > 0 || up->dns_pending)
         return;
     sl_buf_free(&up->in);
+    sl_buf_free(&up->out_head);
     free(up->chunked);
     free(up);
 }
@@ -150,6 +151,8 @@ static void connect_cb(uv_connect_t *req, int status)
         return; /* closing (timeout or client gone) */
     if (status == 0) {
         uv_tcp_nodelay(&up->tcp, 1);
+        if (up->c)
+            memcpy(up->peer, up->c->x.upstream_addr, sizeof up->peer);
         up->state = SL_US_HEAD;
         sl_client_t *c = up->c;
         if (c == NULL) {
@@ -277,19 +280,7 @@ void sl_upstream_acquire(sl_client_t *c)
             up->state = SL_US_HEAD;
             up->reused = true;
             uv_timer_stop(&up->timer);
-            snprintf(x->upstream_addr, sizeof x->upstream_addr, "%s", up->in.p ? "" : "");
-            {
-                struct sockaddr_storage ss;
-                int len = sizeof ss;
-                sl_ip_t ip;
-                uint16_t port;
-                char text[64];
-                if (uv_tcp_getpeername(&up->tcp, (struct sockaddr *)&ss, &len) == 0 &&
-                    sl_ip_from_sockaddr((struct sockaddr *)&ss, &ip, &port) == 0)
-                    snprintf(x->upstream_addr, sizeof x->upstream_addr,
-                             ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-                             sl_ip_format(&ip, text, sizeof text), port);
-            }
+            memcpy(x->upstream_addr, up->peer, sizeof x->upstream_addr);
             sl_client_upstream_ready(c, up);
             return;
         }
@@ -450,19 +441,39 @@ void sl_upstream_write_cb(uv_write_t *req, int status)
 static bool to_client(sl_upstream_t *up, const uv_buf_t *b, unsigned nb)
 {
     sl_client_t *c = up->c;
+    uv_buf_t all[8];
+    unsigned k = 0;
+    /* A pending response head goes out in the same write as the first body
+     * bytes: one syscall instead of two for small responses. */
+    if (up->out_head.n)
+        all[k++] = uv_buf_init(up->out_head.p, (unsigned)up->out_head.n);
+    for (unsigned i = 0; i < nb && k < 8; i++)
+        all[k++] = b[i];
     size_t n = 0;
-    for (unsigned i = 0; i < nb; i++)
-        n += b[i].len;
+    for (unsigned i = 0; i < k; i++)
+        n += all[i].len;
     c->x.bytes_out += n;
-    if (sl_io_write((uv_stream_t *)&c->tcp, b, nb, sl_client_write_cb, c) != 0) {
+    int r = sl_io_write((uv_stream_t *)&c->tcp, all, k, sl_client_write_cb, c);
+    sl_buf_reset(&up->out_head);
+    if (r != 0) {
         sl_client_close(c);
         return false;
     }
     return true;
 }
 
+/* Send a pending response head on its own (no body bytes at hand). */
+static bool flush_head(sl_upstream_t *up)
+{
+    if (up->out_head.n == 0 || up->c == NULL)
+        return true;
+    return to_client(up, NULL, 0);
+}
+
 static void response_complete(sl_upstream_t *up)
 {
+    if (!flush_head(up))
+        return;
     sl_client_t *c = up->c;
     bool reusable = up->framing.keep_alive && up->in.n == 0 && (c->flags & SL_CF_REQ_DONE) &&
                     !c->x.upgrade;
@@ -627,13 +638,9 @@ static void process_response_head(sl_upstream_t *up)
             (up->framing.kind == SL_H1_BODY_CHUNKED && c->x.client_minor == 0) ||
             up->w->draining)
             c->flags |= SL_CF_CLOSE_AFTER;
-        client_head(up, &res, &h, true);
-        uv_buf_t b = uv_buf_init(h.p, (unsigned)h.n);
-        bool ok = to_client(up, &b, 1);
         sl_buf_free(&h);
+        client_head(up, &res, &up->out_head, true);
         sl_buf_consume(&up->in, (size_t)r);
-        if (!ok)
-            return;
         if (up->framing.kind == SL_H1_BODY_NONE) {
             response_complete(up);
             return;
@@ -655,6 +662,8 @@ static void process_response_head(sl_upstream_t *up)
             sl_chunked_init(up->chunked);
         }
         relay_body(up);
+        if (up->state == SL_US_BODY)
+            flush_head(up);
         return;
     }
 }

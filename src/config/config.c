@@ -13,6 +13,8 @@
 /* Bigger than any sane policy, small enough that a wrong path (a log file, a
  * device) fails fast instead of being read into memory. */
 #define SL_CONFIG_MAX_FILE (4u * 1024 * 1024)
+/* Deepest collection nesting accepted; the schema itself needs about 4. */
+#define SL_CONFIG_MAX_DEPTH 64
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
@@ -303,8 +305,11 @@ static void syntax_error(sl_cfg_ctx_t *ctx, const yaml_parser_t *p, const char *
 }
 
 /* Refuse what the document loader would accept but a config must not have:
- * aliases (a billion-laughs expansion, or a node reused in two places) and a
- * second document. Returns false after reporting. */
+ * aliases (a billion-laughs expansion, or a node reused in two places), a
+ * second document, and deep nesting (libyaml's scanner is quadratic in flow
+ * depth: 20000 '[' take seconds). Stopping the event stream at the depth
+ * limit bounds the work before libyaml gets deep. Returns false after
+ * reporting. */
 static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
 {
     yaml_parser_t p;
@@ -314,7 +319,7 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
     unsigned before = ctx->n_errors;
-    int docs = 0;
+    int docs = 0, depth = 0;
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
@@ -328,6 +333,15 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
         else if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1)
             sl_cfg_error_at(ctx, &ev.start_mark,
                             "a second YAML document; keep one document per config file");
+        else if ((type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) &&
+                 ++depth > SL_CONFIG_MAX_DEPTH) {
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "nested more than %d levels deep; a sluice config never needs that",
+                            SL_CONFIG_MAX_DEPTH);
+            yaml_event_delete(&ev);
+            break;
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+            depth--;
         yaml_event_delete(&ev);
         if (type == YAML_STREAM_END_EVENT || ctx->n_errors > SL_CFG_MAX_ERRORS)
             break;

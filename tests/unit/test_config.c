@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -430,6 +431,29 @@ static void test_error_document(void **state)
     expect_error_part("workers: 1\n\tlisten: []\n", "t.yaml:2:1: YAML syntax error:");
 }
 
+static void test_deep_nesting_is_refused_fast(void **state)
+{
+    (void)state;
+    /* libyaml is quadratic in flow depth; the loader must stop early. */
+    enum { DEPTH = 200000 };
+    char *y = malloc(3 + 2 * DEPTH + 2);
+    memcpy(y, "a: ", 3);
+    memset(y + 3, '[', DEPTH);
+    memset(y + 3 + DEPTH, ']', DEPTH);
+    memcpy(y + 3 + 2 * DEPTH, "\n", 2);
+    clock_t t0 = clock();
+    expect_error(y, "t.yaml:1:67: nested more than 64 levels deep; a sluice config never needs "
+                    "that");
+    assert_true((double)(clock() - t0) / CLOCKS_PER_SEC < 2.0);
+    free(y);
+    /* 64 levels are still parsed (and then refused by the schema, not the depth check). */
+    char ok[200] = "a: ";
+    memset(ok + 3, '[', 63);
+    memset(ok + 66, ']', 63);
+    ok[129] = '\0';
+    expect_error_part(ok, "unknown key \"a\"");
+}
+
 static void test_errors_are_collected(void **state)
 {
     (void)state;
@@ -754,6 +778,7 @@ int main(void)
         cmocka_unit_test(test_error_routes),
         cmocka_unit_test(test_error_keys),
         cmocka_unit_test(test_error_document),
+        cmocka_unit_test(test_deep_nesting_is_refused_fast),
         cmocka_unit_test(test_errors_are_collected),
         cmocka_unit_test(test_error_flood_is_capped),
         cmocka_unit_test(test_durations),

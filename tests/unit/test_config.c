@@ -361,8 +361,8 @@ static void test_error_hostglobs(void **state)
     expect_error("policy:\n  allow: [\"\"]\n",
                  "t.yaml:2:11: policy.allow[0]: invalid value \"\": empty host pattern; write a "
                  "name (example.com), a glob (*.example.com), an IP or a CIDR");
-    expect_error("policy:\n  allow: [[a]]\n", "t.yaml:2:11: policy.allow[0]: expected a list, "
-                                              "got a list; write e.g. `allow: "
+    expect_error("policy:\n  allow: [[a]]\n", "t.yaml:2:11: policy.allow[0]: expected a host "
+                                              "pattern, got a list; write e.g. `allow: "
                                               "[\"api.example.com\", \"*.github.com\"]`");
     expect_error("policy:\n  allow: [a.com, A.com]\n",
                  "t.yaml:2:18: policy.allow[1]: 'a.com' is listed twice (first at line 2, column "
@@ -392,8 +392,9 @@ static void test_error_routes(void **state)
     expect_error("routes:\n  - { host: a, host: b, to: c }\n",
                  "t.yaml:2:16: routes[0]: duplicate key 'host' (first at line 2, column 7); "
                  "remove one");
-    expect_error("routes: [x]\n", "t.yaml:1:10: routes[0]: expected a mapping, got \"x\"; write "
-                                  "e.g. `routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]`");
+    expect_error("routes: [x]\n",
+                 "t.yaml:1:10: routes[0]: expected a mapping with host: and to:, got \"x\"; write "
+                 "e.g. `routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]`");
 }
 
 static void test_error_keys(void **state)
@@ -423,6 +424,13 @@ static void test_error_document(void **state)
                                   "']' while parsing a flow sequence; fix the syntax here");
     expect_error("a: &x 1\nb: *x\n",
                  "t.yaml:2:4: YAML aliases (*name) are not supported; write the value out");
+    expect_error("workers: !!str 4\n", "t.yaml:1:10: YAML tags (!name) are not supported; "
+                                       "write the plain value");
+    expect_error("limits: !!map { max_headers: 4 }\n",
+                 "t.yaml:1:9: YAML tags (!name) are not supported; write the plain value");
+    expect_error("listen: [\"127.0.0.1:1\", {a: 1}]\n",
+                 "t.yaml:1:25: listen[1]: expected an address like \"127.0.0.1:8888\", got a "
+                 "mapping; write e.g. `listen: [\"127.0.0.1:8888\"]`");
     expect_error("workers: 1\n---\nworkers: 2\n",
                  "t.yaml:2:1: a second YAML document; keep one document per config file");
     expect_error("workers: 1\nwatch: \xff\n",

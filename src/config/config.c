@@ -13,6 +13,8 @@
 /* Bigger than any sane policy, small enough that a wrong path (a log file, a
  * device) fails fast instead of being read into memory. */
 #define SL_CONFIG_MAX_FILE (4u * 1024 * 1024)
+/* Deepest collection nesting accepted; the schema itself needs about 4. */
+#define SL_CONFIG_MAX_DEPTH 64
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
@@ -52,6 +54,7 @@ static const char *listen_key(const void *elem, char *buf, size_t cap)
 
 static const sl_cfg_list_t listen_list = {
     .elem_size = sizeof(sl_listen_cfg_t),
+    .elem_expect = "an address like \"127.0.0.1:8888\"",
     .elem_parse = listen_elem,
     .elem_release = listen_free,
     .elem_key = listen_key,
@@ -115,6 +118,7 @@ static const char *route_key(const void *elem, char *buf, size_t cap)
 
 static const sl_cfg_list_t route_list = {
     .elem_size = sizeof(sl_route_cfg_t),
+    .elem_expect = "a mapping with host: and to:",
     .map = &route_table,
     .elem_key = route_key,
     .max_items = 10000,
@@ -124,6 +128,7 @@ static const sl_cfg_list_t route_list = {
 
 static const sl_cfg_list_t hostglob_list = {
     .elem_size = sizeof(char *),
+    .elem_expect = "a host pattern",
     .elem_parse = sl_cfg_elem_hostglob,
     .elem_release = sl_cfg_elem_free_str,
     .elem_key = sl_cfg_elem_key_str,
@@ -303,8 +308,10 @@ static void syntax_error(sl_cfg_ctx_t *ctx, const yaml_parser_t *p, const char *
 }
 
 /* Refuse what the document loader would accept but a config must not have:
- * aliases (a billion-laughs expansion, or a node reused in two places) and a
- * second document. Returns false after reporting. */
+ * aliases (a billion-laughs expansion, or a node reused in two places),
+ * explicit tags (the schema, not the file, decides types), a second document, and deep nesting
+ * (libyaml's scanner is quadratic in flow depth: 20000 '[' take seconds). Stopping the event stream
+ * at the depth limit bounds the work before libyaml gets deep. Returns false after reporting. */
 static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
 {
     yaml_parser_t p;
@@ -314,7 +321,7 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
     unsigned before = ctx->n_errors;
-    int docs = 0;
+    int docs = 0, depth = 0;
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
@@ -322,12 +329,28 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
             break;
         }
         yaml_event_type_t type = ev.type;
-        if (type == YAML_ALIAS_EVENT)
+        const yaml_char_t *tag = type == YAML_SCALAR_EVENT           ? ev.data.scalar.tag
+                                 : type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
+                                 : type == YAML_MAPPING_START_EVENT  ? ev.data.mapping_start.tag
+                                                                     : NULL;
+        if (tag != NULL)
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "YAML tags (!name) are not supported; write the plain value");
+        else if (type == YAML_ALIAS_EVENT)
             sl_cfg_error_at(ctx, &ev.start_mark,
                             "YAML aliases (*name) are not supported; write the value out");
         else if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1)
             sl_cfg_error_at(ctx, &ev.start_mark,
                             "a second YAML document; keep one document per config file");
+        else if ((type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) &&
+                 ++depth > SL_CONFIG_MAX_DEPTH) {
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "nested more than %d levels deep; a sluice config never needs that",
+                            SL_CONFIG_MAX_DEPTH);
+            yaml_event_delete(&ev);
+            break;
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+            depth--;
         yaml_event_delete(&ev);
         if (type == YAML_STREAM_END_EVENT || ctx->n_errors > SL_CFG_MAX_ERRORS)
             break;

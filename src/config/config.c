@@ -63,6 +63,17 @@ static const sl_cfg_list_t listen_list = {
     .single_ok = true,
 };
 
+/* A file path: one line, not empty. */
+static const char *check_path(sl_view_t v)
+{
+    if (v.n == 0)
+        return "is empty; write a file path";
+    if (memchr(v.p, '\n', v.n) != NULL || memchr(v.p, '\r', v.n) != NULL ||
+        memchr(v.p, '\0', v.n) != NULL)
+        return "contains a line break or NUL; write a file path";
+    return NULL;
+}
+
 /* ---- routes ------------------------------------------------------------ */
 
 static void route_to_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
@@ -105,6 +116,11 @@ static const sl_cfg_field_t route_fields[] = {
      SL_CFG_AT(sl_route_cfg_t, to_host),
      .flags = SL_CFG_REQUIRED,
      .example = "to: \"10.0.0.5:9000\""},
+    {.key = "ca_file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_route_cfg_t, ca_file),
+     .check = check_path,
+     .example = "ca_file: /etc/sluice/internal-ca.pem"},
 };
 static const sl_cfg_table_t route_table = {"route", route_fields,
                                            sizeof route_fields / sizeof *route_fields};
@@ -229,6 +245,45 @@ static const sl_cfg_table_t limits_table = TABLE("limits", limits_fields);
 static const sl_cfg_table_t timeouts_table = TABLE("timeouts", timeouts_fields);
 static const sl_cfg_table_t policy_table = TABLE("policy", policy_fields);
 
+static const sl_cfg_field_t tls_fields[] = {
+    {.key = "intercept",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, tls.intercept),
+     .example = "intercept: true"},
+    {.key = "ca_cert",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_cert),
+     .check = check_path,
+     .example = "ca_cert: /etc/sluice/ca.pem"},
+    {.key = "ca_key",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_key),
+     .check = check_path,
+     .example = "ca_key: /etc/sluice/ca.key"},
+    {.key = "ca_out",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_out),
+     .check = check_path,
+     .example = "ca_out: /run/sluice/ca.pem"},
+    {.key = "passthrough",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, tls.passthrough, tls.n_passthrough),
+     .sub = &hostglob_list,
+     .example = "passthrough: [\"*.apple.com\"]"},
+    {.key = "upstream_ca_file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.upstream_ca_file),
+     .check = check_path,
+     .example = "upstream_ca_file: /etc/sluice/extra-roots.pem"},
+    {.key = "leaf_lifetime",
+     .type = &sl_cfg_type_duration,
+     SL_CFG_AT(sl_config_t, tls.leaf_lifetime),
+     .min = 5 * 60 * 1000,
+     .max = 30 * 24 * HOUR,
+     .example = "leaf_lifetime: 24h"},
+};
+static const sl_cfg_table_t tls_table = TABLE("tls", tls_fields);
+
 /* Nested sections fill the same sl_config_t, so their fields carry offsets
  * from the root and the section itself sits at offset 0. */
 static const sl_cfg_field_t root_fields[] = {
@@ -268,6 +323,10 @@ static const sl_cfg_field_t root_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
      .sub = &route_list,
      .example = "routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]"},
+    {.key = "tls",
+     .type = &sl_cfg_type_map,
+     .sub = &tls_table,
+     .example = "tls: { intercept: true, ca_out: /run/sluice/ca.pem }"},
 };
 static const sl_cfg_table_t root_table = TABLE("", root_fields);
 

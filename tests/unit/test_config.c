@@ -382,7 +382,7 @@ static void test_error_routes(void **state)
                  "t.yaml:2:30: routes[0].to: invalid value \"10.0.0.5:0\": port 0 is not a port; "
                  "leave the port out to keep the request's port");
     expect_error("routes:\n  - { host: a, to: \"10.0.0.5:1\", via: x }\n",
-                 "t.yaml:2:34: routes[0]: unknown key \"via\"; valid keys here: host, to");
+                 "t.yaml:2:34: routes[0]: unknown key \"via\"; valid keys here: host, to, ca_file");
     expect_error("routes:\n  - { host: a, to: b }\n  - { host: A, to: c }\n",
                  "t.yaml:3:5: routes[1]: 'a' is listed twice (first at line 2, column 5); remove "
                  "one");
@@ -406,7 +406,7 @@ static void test_error_keys(void **state)
     expect_error("max_headers: 5\n",
                  "t.yaml:1:1: unknown key \"max_headers\" here; it belongs under 'limits:'");
     expect_error("zzzzzz: 1\n", "t.yaml:1:1: unknown key \"zzzzzz\"; valid keys here: listen, "
-                                "workers, log, audit, watch, limits, timeouts, policy, routes");
+                                "workers, log, audit, watch, limits, timeouts, policy, routes, tls");
     expect_error("workers: 1\nwatch: true\nworkers: 2\n",
                  "t.yaml:3:1: duplicate key 'workers' (first at line 1, column 1); remove one");
     expect_error("limits:\n  max_headers: 1\n  max_headers: 2\n",

@@ -4,7 +4,7 @@
 #include <sys/socket.h>
 #include "net/ipaddr.h"
 
-#define HOST_MAX 253
+#define HOST_MAX SL_HOST_MAX
 #define LABEL_MAX 63
 
 static bool is_alpha(char c)
@@ -113,6 +113,8 @@ static int check_name(const char *p, size_t n)
 static int check_ipv6(const char *p, size_t n)
 {
     size_t alen = n;
+    if (n > HOST_MAX)
+        return SL_URL_TOO_LONG;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '%') {
             alen = i;
@@ -308,7 +310,7 @@ int sl_host_normalize(sl_view_t host, char *out, size_t outcap)
     }
     if (bracketed || memchr(p, ':', n) != NULL) {
         /* IPv6 with an optional zone, "%eth0" or the URL's "%25eth0". */
-        if (sl_ip_parse_literal(p, n, &ip) != 1 || ip.family != AF_INET6)
+        if (n > HOST_MAX || sl_ip_parse_literal(p, n, &ip) != 1 || ip.family != AF_INET6)
             return -1;
     } else {
         if (check_name(p, n) != SL_URL_OK)

@@ -47,6 +47,36 @@ static void check_normalized(const char *out, int len)
     CHECK(len2 == len && memcmp(out, again, (size_t)len) == 0);
 }
 
+static char *patterns[] = {
+    "example.com", "*.example.com", "api.*.example.com", "a*.b*", "10.0.0.0/8", "*.*.c",
+    "x-*.dev",     "::1",           "fe80::/10",         "api.*", "*.com",      "0.0.0.0/8",
+    "A*",          "*a.b",          "localhost",         "*",
+};
+
+/* The compiled set must pick the same first pattern as a linear scan. */
+static void check_hostset(sl_view_t host)
+{
+    static sl_hostset_t *set;
+    size_t n = sizeof(patterns) / sizeof(patterns[0]);
+    if (set == NULL)
+        set = sl_hostset_new(patterns, n);
+    CHECK(set != NULL);
+    int want = -1;
+    for (size_t i = 0; i < n && want < 0; i++)
+        if (sl_hostglob_match(patterns[i], host))
+            want = (int)i;
+    /* Without "*" too, so the other patterns decide. */
+    CHECK(sl_hostset_match(set, host, NULL) == want);
+    static sl_hostset_t *nostar;
+    if (nostar == NULL)
+        nostar = sl_hostset_new(patterns, n - 1);
+    want = -1;
+    for (size_t i = 0; i + 1 < n && want < 0; i++)
+        if (sl_hostglob_match(patterns[i], host))
+            want = (int)i;
+    CHECK(sl_hostset_match(nostar, host, NULL) == want);
+}
+
 static void check_url(const uint8_t *data, size_t size, const sl_url_t *u, bool absolute)
 {
     inside(data, size, u->scheme);
@@ -71,8 +101,8 @@ static void check_url(const uint8_t *data, size_t size, const sl_url_t *u, bool 
     int lit = sl_ip_parse_literal(u->host.p, u->host.n, &ip);
     CHECK(lit >= 0);
     CHECK(u->host_is_ipv6 == (lit == 1 && ip.family == AF_INET6));
-    /* A parsed host is usable with the policy matchers. */
-    (void)sl_hostglob_match("*.example.com", u->host);
+    check_hostset(u->host);
+    check_hostset(sl_view(out, (size_t)len));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

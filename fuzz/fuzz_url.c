@@ -131,6 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int len = sl_host_normalize(sl_view((const char *)data, size), out, sizeof(out));
     if (len >= 0)
         check_normalized(out, len);
+    /* Unnormalised bytes too: the two matchers must never disagree. */
+    check_hostset(sl_view((const char *)data, size));
     (void)sl_url_strerror(len);
     return 0;
 }

@@ -393,7 +393,7 @@ int sl_hostset_match(const sl_hostset_t *s, sl_view_t host, const sl_ip_t *ip)
     sl_ip_t hostip;
 
     if (n > 0) {
-        lit = sl_ip_parse_literal(p, n, &hostip);
+        lit = sl_ip_parse_literal(p, host.n, &hostip);
         if (s->star >= 0)
             best = s->star;
     }

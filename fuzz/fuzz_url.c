@@ -12,14 +12,7 @@
 #include "http/url.h"
 #include "net/ipaddr.h"
 #include "policy/hostglob.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 static void inside(const uint8_t *in, size_t n, sl_view_t v)
 {

@@ -199,8 +199,12 @@ static int check_userinfo(const char *p, size_t n)
     return SL_URL_OK;
 }
 
-static int check_target_bytes(const char *p, size_t n)
+/* What both target forms start with: a clean result, then the byte scan. */
+static int begin_target(const char *p, size_t n, sl_url_t *out)
 {
+    memset(out, 0, sizeof(*out));
+    if (p == NULL || n == 0)
+        return SL_URL_EMPTY;
     for (size_t i = 0; i < n; i++)
         if (is_forbidden((unsigned char)p[i]))
             return SL_URL_BAD_CHAR;
@@ -210,10 +214,7 @@ static int check_target_bytes(const char *p, size_t n)
 int sl_url_parse_absolute(const char *p, size_t n, sl_url_t *out)
 {
     int rc;
-    memset(out, 0, sizeof(*out));
-    if (p == NULL || n == 0)
-        return SL_URL_EMPTY;
-    if ((rc = check_target_bytes(p, n)) != SL_URL_OK)
+    if ((rc = begin_target(p, n, out)) != SL_URL_OK)
         return rc;
 
     size_t i = 0;
@@ -276,10 +277,7 @@ int sl_url_parse_absolute(const char *p, size_t n, sl_url_t *out)
 int sl_url_parse_authority(const char *p, size_t n, sl_url_t *out)
 {
     int rc;
-    memset(out, 0, sizeof(*out));
-    if (p == NULL || n == 0)
-        return SL_URL_EMPTY;
-    if ((rc = check_target_bytes(p, n)) != SL_URL_OK)
+    if ((rc = begin_target(p, n, out)) != SL_URL_OK)
         return rc;
     /* RFC 9112: authority-form is uri-host ":" port, nothing else. */
     for (size_t i = 0; i < n; i++) {

@@ -186,9 +186,9 @@ void sl_client_update_reading(sl_client_t *c)
         want = false;
     else if (c->state == SL_CS_HEAD)
         want = true;
-    else if (c->state == SL_CS_FORWARD && (c->flags & SL_CF_REQ_DONE))
-        /* Keep reading (no epoll churn per request) but bound what pipelined
-         * requests may queue while the response is pending. */
+    else if ((c->state == SL_CS_FORWARD && (c->flags & SL_CF_REQ_DONE)) || c->state == SL_CS_DIAL)
+        /* Keep reading (no epoll churn per request) but bound what early
+         * body bytes or pipelined requests may queue meanwhile. */
         want = c->in.n < cfg_of(c)->limits.max_head_bytes;
     else if ((c->state == SL_CS_FORWARD && !(c->flags & SL_CF_REQ_DONE)) ||
              c->state == SL_CS_TUNNEL)

@@ -801,10 +801,11 @@ FORMATS = {
     "cloudinary-url": (cloudinary, ["CLOUDINARY_URL={}", "url: {}"]),
     "algolia-admin-key-context": (lambda r: rs(r, HEX, 32), ctx("ALGOLIA_ADMIN_KEY", "ALGOLIA_ADMIN_API_KEY")),
     # ---- key material and connection strings
-    "private-key-rsa": (pem("RSA PRIVATE KEY", 1190), BLOCK),
-    "private-key-rsa-legacy-encrypted": (pem("RSA PRIVATE KEY", 1190, headers=lambda r:
-                                             "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,"
-                                             + rs(r, HEX.upper(), 32), leading=""), BLOCK),
+    "private-key-rsa": (lambda r: r.choice([
+        pem("RSA PRIVATE KEY", 1190),
+        pem("RSA PRIVATE KEY", 1190, leading="", headers=lambda r2: (
+            "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC," + rs(r2, HEX.upper(), 32)))])(r),
+        BLOCK),
     "private-key-ec": (pem("EC PRIVATE KEY", 121, leading="MHcCAQEE"), BLOCK),
     "private-key-dsa": (pem("DSA PRIVATE KEY", 440, leading="MIIBu"), BLOCK),
     "private-key-openssh": (openssh_key, BLOCK),

@@ -47,6 +47,16 @@ def rb(rng, n):
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
+def mixed(rng, charset, n):
+    """A random token over charset with at least one lowercase letter and one digit
+    (what the generic high-entropy rules define as a secret-looking value)."""
+    chars = [rng.choice(charset) for _ in range(n)]
+    i, j = rng.sample(range(n), 2)
+    chars[i] = rng.choice(LO)
+    chars[j] = rng.choice(DIG)
+    return "".join(chars)
+
+
 def b64(data):
     return base64.b64encode(data).decode()
 
@@ -404,7 +414,7 @@ def cf_origin(rng):
 
 def password(rng):
     # A realistic strong password: letters, digits and a few URL-safe symbols.
-    return rs(rng, AN, rng.randint(10, 16)) + rs(rng, "!*-_.~", 1) + rs(rng, AN, 3)
+    return mixed(rng, AN, rng.randint(10, 16)) + rs(rng, "!-_.~", 1) + rs(rng, AN, 3)
 
 
 def db_url(schemes):
@@ -830,10 +840,10 @@ FORMATS = {
     "amqp-url-with-password": (db_url(["amqp", "amqps"]), ["CELERY_BROKER_URL={}", "url: \"{}/vhost\""]),
     "connection-string-password": (ado_conn, ["ConnectionStrings__Default=\"{}\"",
                                               "\"DefaultConnection\": \"{}\""]),
-    "env-secret-assignment": (lambda r: rs(r, AN, r.randint(24, 48)),
+    "env-secret-assignment": (lambda r: mixed(r, AN, r.randint(24, 48)),
                               ["SECRET_KEY={}", "APP_SECRET=\"{}\"", "export API_KEY={}",
                                "STRIPE_TOKEN={}", "DB_PASSWORD='{}'", "JWT_SECRET: {}"]),
-    "authorization-bearer-generic": (lambda r: rs(r, B64URL, r.randint(32, 64)),
+    "authorization-bearer-generic": (lambda r: mixed(r, B64URL, r.randint(32, 64)),
                                      ["Authorization: Bearer {}", "authorization: bearer {}"]),
     "authorization-basic": (lambda r: b64(("%s:%s" % (r.choice(["deploy", "admin", "ci"]),
                                                       password(r))).encode()),

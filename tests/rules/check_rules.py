@@ -575,14 +575,56 @@ class Checker:
             self.hs.free(db)
 
 
+def check_recall(ck, gen_dir):
+    """Every sample written by gen_credentials.py must give a finding of its rule."""
+    import gen_credentials
+    rules = {}
+    for path in sorted(glob.glob(os.path.join(ck.rules_dir, "*.yaml"))):
+        with open(path, encoding="utf-8") as f:
+            for r in (yaml.safe_load(f) or {}).get("rules") or []:
+                if isinstance(r, dict) and "id" in r:
+                    rules[r["id"]] = r
+    problems, total, found = [], 0, 0
+    for rid in sorted(gen_credentials.FORMATS):
+        if rid not in rules:
+            problems.append("generator format %s has no rule" % rid)
+            continue
+        path = os.path.join(gen_dir, rid + ".txt")
+        if not os.path.exists(path):
+            problems.append("no samples for %s in %s" % (rid, gen_dir))
+            continue
+        rule = rules[rid]
+        pm = PyMatcher(rule["pattern"], rule.get("flags"))
+        for s in gen_credentials.read_samples(path):
+            total += 1
+            if any(ck.accepts(rule, s[a:b], strict=True) for a, b in pm.greedy(s)):
+                found += 1
+            else:
+                problems.append("%s: sample gives no finding: %r" % (rid, s[:100]))
+    for rid, r in sorted(rules.items()):
+        if r.get("category") in RAW_CATEGORIES and rid not in gen_credentials.FORMATS:
+            problems.append("rule %s has no generator format" % rid)
+    return problems, total, found
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rules-dir", default=os.path.join(REPO, "rules"))
     ap.add_argument("--no-hyperscan", action="store_true",
                     help="skip the libhs compile/scan cross-check")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--recall", metavar="DIR",
+                    help="instead: check that every sample gen_credentials.py wrote to DIR "
+                         "gives a finding of its rule (Python reference matcher)")
     args = ap.parse_args(argv)
     ck = Checker(args.rules_dir, not args.no_hyperscan, args.verbose)
+    if args.recall:
+        problems, total, found = check_recall(ck, args.recall)
+        for p in problems:
+            print("ERROR " + p)
+        print("recall: %d of %d samples found" % (found, total))
+        print("samples: %d passed, %d failed" % (found, total - found))
+        return 0 if not problems else 1
     ck.run()
     for e in ck.errors:
         print("ERROR " + e)

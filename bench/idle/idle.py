@@ -187,7 +187,8 @@ def main():
                     help="requests in flight while opening connections")
     ap.add_argument("--hold", type=float, default=10.0, help="seconds to hold them idle")
     ap.add_argument("--out", default=os.path.join(proxyrun.REPO, "bench", "out"))
-    ap.add_argument("--workdir")
+    ap.add_argument("--workdir", help="temp dir to use (run.sh passes one)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (run.sh)")
     a = ap.parse_args()
 
     lib.install_cleanup()

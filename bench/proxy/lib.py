@@ -233,6 +233,18 @@ def group_cpu_seconds(pgid, exclude=()):
     return sum(cpu_seconds(p) for p in group_pids(pgid) if p not in exclude)
 
 
+def cpu_ticks(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat; busy counts user,
+    nice, system, irq, softirq and steal (not idle or iowait)."""
+    with open("/proc/stat") as f:
+        for ln in f:
+            if ln.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in ln.split()[1:9]]
+                busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+                return busy, sum(v)
+    raise BenchError(f"no cpu{cpu} in /proc/stat")
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for ln in f:

@@ -184,9 +184,11 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
         run_wrk(tmp, port, target, host, a.warmup, a.connections, a.threads, CLIENT_CPU,
                 f"{name}-{size}-warm")
     cpu0 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
+    pin0 = lib.cpu_ticks(PROXY_CPU)
     res = run_wrk(tmp, port, target, host, a.duration, a.connections, a.threads,
                   CLIENT_CPU, f"{name}-{size}")
     cpu1 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
+    pin1 = lib.cpu_ticks(PROXY_CPU)
     if proc is not None and proc.poll() is not None:
         raise BenchError(f"{name} died during the {size} run (exit {proc.returncode})")
     res["proxy"] = name
@@ -208,10 +210,18 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
     counted = {k: v for k, v in res["errors"].items() if keepalive or k != "read"}
     nerr = sum(counted.values())
     res["error_count"] = nerr
+    # Noise gauge: how busy the proxy's CPU was with anything but the proxy
+    # (other tenants of a shared machine, wrk's softirqs). Percent of the run.
+    busy, total = pin1[0] - pin0[0], pin1[1] - pin0[1]
+    own = (cpu1 - cpu0) * lib.CLK_TCK
+    res["other_load_cpu0_pct"] = round(max(0.0, busy - own) * 100.0 / total, 1) if total else None
+    res["loadavg_1m"] = os.getloadavg()[0]
     log(
         f"{name:9s} {size:4s} {res['rps']:10.0f} req/s  p50 {res['p50_us']:.0f}us  "
         f"p99 {res['p99_us']:.0f}us  cpu/req "
         + (f"{res['cpu_us_per_req']:.1f}us" if res["cpu_us_per_req"] is not None else "-")
+        + f"  other load on CPU{PROXY_CPU} {fmt(res['other_load_cpu0_pct'], '.0f')}%"
+        + f"  loadavg {res['loadavg_1m']:.1f}"
         + (f"  ERRORS {res['errors']}" if nerr else "")
     )
     return res
@@ -240,6 +250,7 @@ def aggregate(runs):
             "p50_us": med("p50_us"),
             "p99_us": med("p99_us"),
             "cpu_us_per_req": med("cpu_us_per_req"),
+            "other_load_cpu0_pct": med("other_load_cpu0_pct"),
             "errors": sum(x["error_count"] for x in rs),
             "requests": sum(x["requests"] or 0 for x in rs),
         }
@@ -450,6 +461,10 @@ def main():
             print(f"note: {name} closes the client connection after every response (no client "
                   f"keep-alive): wrk reconnects per request; its read errors (one per "
                   f"reconnect) are not counted as errors")
+    noisy = [r for r in runs if (r.get("other_load_cpu0_pct") or 0) > 10]
+    if noisy:
+        print(f"warning: in {len(noisy)} of {len(runs)} runs something else used more than 10% "
+              f"of CPU {PROXY_CPU} (shared machine?): compare ratios, use --rounds")
     t = targets(agg, sizes)
     if t:
         print()

@@ -245,6 +245,24 @@ def cpu_ticks(cpu):
     raise BenchError(f"no cpu{cpu} in /proc/stat")
 
 
+def group_runq_wait_seconds(pgid):
+    """Seconds the group's threads spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat field 2): CPU contention, not work."""
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for ln in f:

@@ -185,10 +185,12 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
                 f"{name}-{size}-warm")
     cpu0 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin0 = lib.cpu_ticks(PROXY_CPU)
+    wait0 = lib.group_runq_wait_seconds(proc.pid) if proc else 0.0
     res = run_wrk(tmp, port, target, host, a.duration, a.connections, a.threads,
                   CLIENT_CPU, f"{name}-{size}")
     cpu1 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin1 = lib.cpu_ticks(PROXY_CPU)
+    wait1 = lib.group_runq_wait_seconds(proc.pid) if proc else 0.0
     if proc is not None and proc.poll() is not None:
         raise BenchError(f"{name} died during the {size} run (exit {proc.returncode})")
     res["proxy"] = name
@@ -216,11 +218,18 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
     own = (cpu1 - cpu0) * lib.CLK_TCK
     res["other_load_cpu0_pct"] = round(max(0.0, busy - own) * 100.0 / total, 1) if total else None
     res["loadavg_1m"] = os.getloadavg()[0]
+    # Time the proxy was runnable but another task held its CPU, as a share
+    # of the run: high means the proxy was starved, not slow.
+    res["proxy_runq_wait_pct"] = (
+        round((wait1 - wait0) * 100.0 / res["duration_s"], 1)
+        if proc is not None and res["duration_s"] else None
+    )
     log(
         f"{name:9s} {size:4s} {res['rps']:10.0f} req/s  p50 {res['p50_us']:.0f}us  "
         f"p99 {res['p99_us']:.0f}us  cpu/req "
         + (f"{res['cpu_us_per_req']:.1f}us" if res["cpu_us_per_req"] is not None else "-")
         + f"  other load on CPU{PROXY_CPU} {fmt(res['other_load_cpu0_pct'], '.0f')}%"
+        + f"  proxy runq wait {fmt(res['proxy_runq_wait_pct'], '.0f')}%"
         + f"  loadavg {res['loadavg_1m']:.1f}"
         + (f"  ERRORS {res['errors']}" if nerr else "")
     )
@@ -251,6 +260,7 @@ def aggregate(runs):
             "p99_us": med("p99_us"),
             "cpu_us_per_req": med("cpu_us_per_req"),
             "other_load_cpu0_pct": med("other_load_cpu0_pct"),
+            "proxy_runq_wait_pct": med("proxy_runq_wait_pct"),
             "errors": sum(x["error_count"] for x in rs),
             "requests": sum(x["requests"] or 0 for x in rs),
         }
@@ -274,7 +284,8 @@ def fmt(v, f):
 def table(agg, order, sizes):
     hdr = (
         f"{'proxy':10s} {'size':4s} {'req/s':>9s} {'p50':>9s} {'p99':>9s} "
-        f"{'CPU us/req':>10s} {'x direct':>8s} {'x squid':>8s} {'CPU x squid':>11s} {'errors':>6s}"
+        f"{'CPU us/req':>10s} {'x direct':>8s} {'x squid':>8s} {'CPU x squid':>11s} {'errors':>6s} "
+        f"{'runq%':>5s}"
     )
     lines = [hdr, "-" * len(hdr)]
     for size in sizes:
@@ -286,7 +297,8 @@ def table(agg, order, sizes):
                 f"{name:10s} {size:4s} {r['rps']:9.0f} {fmt_us(r['p50_us']):>9s} "
                 f"{fmt_us(r['p99_us']):>9s} {fmt(r['cpu_us_per_req'], '10.1f'):>10s} "
                 f"{fmt(r['rps_vs_direct'], '8.2f'):>8s} {fmt(r['rps_vs_squid'], '8.2f'):>8s} "
-                f"{fmt(r['cpu_vs_squid'], '11.2f'):>11s} {r['errors']:6d}"
+                f"{fmt(r['cpu_vs_squid'], '11.2f'):>11s} {r['errors']:6d} "
+                f"{fmt(r['proxy_runq_wait_pct'], '5.0f'):>5s}"
             )
     return "\n".join(lines)
 
@@ -465,6 +477,8 @@ def main():
     if noisy:
         print(f"warning: in {len(noisy)} of {len(runs)} runs something else used more than 10% "
               f"of CPU {PROXY_CPU} (shared machine?): compare ratios, use --rounds")
+    print("runq% = share of the run the proxy was runnable but waiting for its CPU "
+          "(contention from other tasks; high means starved, not slow)")
     t = targets(agg, sizes)
     if t:
         print()

@@ -245,10 +245,12 @@ def cpu_ticks(cpu):
     raise BenchError(f"no cpu{cpu} in /proc/stat")
 
 
-def group_runq_wait_seconds(pgid):
-    """Seconds the group's threads spent runnable but waiting for a CPU
-    (/proc/PID/task/TID/schedstat field 2): CPU contention, not work."""
-    total = 0
+def group_schedstat_seconds(pgid):
+    """(on-CPU, runqueue-wait) seconds summed over the live threads of the
+    group, from /proc/PID/task/TID/schedstat (ns-precise, unlike the tick-
+    sampled utime/stime; but threads that exited are missing). Wait is time
+    runnable while another task held the CPU: contention, not work."""
+    run = wait = 0
     for pid in group_pids(pgid):
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -257,10 +259,12 @@ def group_runq_wait_seconds(pgid):
         for tid in tids:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[1])
+                    v = f.read().split()
+                run += int(v[0])
+                wait += int(v[1])
             except (OSError, IndexError, ValueError):
                 continue
-    return total / 1e9
+    return run / 1e9, wait / 1e9
 
 
 def rss_kib(pid):

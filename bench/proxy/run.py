@@ -185,12 +185,12 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
                 f"{name}-{size}-warm")
     cpu0 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin0 = lib.cpu_ticks(PROXY_CPU)
-    wait0 = lib.group_runq_wait_seconds(proc.pid) if proc else 0.0
+    run0, wait0 = lib.group_schedstat_seconds(proc.pid) if proc else (0.0, 0.0)
     res = run_wrk(tmp, port, target, host, a.duration, a.connections, a.threads,
                   CLIENT_CPU, f"{name}-{size}")
     cpu1 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin1 = lib.cpu_ticks(PROXY_CPU)
-    wait1 = lib.group_runq_wait_seconds(proc.pid) if proc else 0.0
+    run1, wait1 = lib.group_schedstat_seconds(proc.pid) if proc else (0.0, 0.0)
     if proc is not None and proc.poll() is not None:
         raise BenchError(f"{name} died during the {size} run (exit {proc.returncode})")
     res["proxy"] = name
@@ -223,6 +223,11 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
     res["proxy_runq_wait_pct"] = (
         round((wait1 - wait0) * 100.0 / res["duration_s"], 1)
         if proc is not None and res["duration_s"] else None
+    )
+    # Cross-check of cpu_us_per_req from schedstat's ns on-CPU time (JSON only).
+    res["sched_us_per_req"] = (
+        round((run1 - run0) * 1e6 / res["requests"], 1)
+        if proc is not None and res["requests"] else None
     )
     log(
         f"{name:9s} {size:4s} {res['rps']:10.0f} req/s  p50 {res['p50_us']:.0f}us  "

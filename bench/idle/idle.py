@@ -212,7 +212,8 @@ def main():
     proxyrun.setup_www(tmp)
     size = "1k"
     want = lib.SIZES[size]
-    res = {"proxy": a.proxy, "connections": a.connections, "ok": False}
+    res = {"proxy": a.proxy, "binary": binary, "connections": a.connections,
+           "hold_s": a.hold, "ok": False}
     try:
         nginx, nport = proxyrun.start_nginx(tmp, proxyrun.CLIENT_CPU)
         if a.proxy == "sluice":

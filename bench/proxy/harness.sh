@@ -27,11 +27,22 @@ bench_run_py() {
     trap _bench_cleanup EXIT
     trap 'exit 130' INT TERM HUP
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-    python3 "$script" --workdir "$BENCH_WORK" "$@"
+    # In the background and waited for, so a SIGTERM to this script runs the
+    # traps at once instead of after the driver finishes.
+    python3 "$script" --workdir "$BENCH_WORK" "$@" &
+    BENCH_PY=$!
+    wait "$BENCH_PY"
 }
 
 _bench_cleanup() {
-    local pid
+    local pid i
+    if [[ -n ${BENCH_PY:-} ]] && kill -0 "$BENCH_PY" 2>/dev/null; then
+        kill -TERM "$BENCH_PY" 2>/dev/null || true
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$BENCH_PY" 2>/dev/null || break
+            sleep 0.5
+        done
+    fi
     if [[ -f $BENCH_WORK/pids ]]; then
         while read -r pid; do kill -TERM -- "-$pid" 2>/dev/null || true; done <"$BENCH_WORK/pids"
         sleep 0.3

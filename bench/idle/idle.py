@@ -148,9 +148,10 @@ def request_all(conns, req, want_len, concurrency, open_port=None, n_open=0, tim
     return finished
 
 
-def count_dropped(conns):
+def count_dropped(conns, kinds=None):
     """Connections that became readable while idle: EOF (closed by the
-    proxy), reset or unsolicited bytes. All count as dropped."""
+    proxy), reset or unsolicited bytes. All count as dropped; when `kinds`
+    is a dict, it gets the count per kind and the first unsolicited bytes."""
     sel = selectors.DefaultSelector()
     for c in conns:
         sel.register(c.sock, selectors.EVENT_READ, c)
@@ -158,14 +159,18 @@ def count_dropped(conns):
     for key, _ in sel.select(0):
         c = key.data
         try:
-            data = c.sock.recv(1, socket.MSG_PEEK)
+            data = c.sock.recv(256, socket.MSG_PEEK)
         except BlockingIOError:
             continue
-        except OSError:
-            bad += 1
-            continue
-        bad += 1  # EOF (b"") or stray bytes
-        del data
+        except OSError as e:
+            kind = f"error: {e.strerror}"
+        else:
+            kind = "eof" if not data else "data"
+            if data and kinds is not None:
+                kinds.setdefault("first_data", data[:120].decode("latin-1"))
+        bad += 1
+        if kinds is not None:
+            kinds[kind] = kinds.get(kind, 0) + 1
     sel.close()
     return bad
 
@@ -247,13 +252,20 @@ def main():
             time.sleep(min(held, 1.0))
             held -= 1.0
             if proc.poll() is not None:
-                raise BenchError(f"{a.proxy} exited ({proc.returncode}) while holding connections")
+                raise BenchError(f"{a.proxy} exited ({proc.returncode}) while holding connections"
+                                 + lib.tail(os.path.join(tmp, "sluice", "sluice.log")))
         res["rss_held_kib"] = lib.group_rss_kib(proc.pid)
-        res["dropped"] = count_dropped(conns)
+        kinds = {}
+        res["dropped"] = count_dropped(conns, kinds)
+        res["dropped_kinds"] = kinds
+        if proc.poll() is not None:
+            raise BenchError(f"{a.proxy} exited ({proc.returncode}) while holding connections"
+                             f" ({res['dropped']} connections dropped)"
+                             + lib.tail(os.path.join(tmp, "sluice", "sluice.log")))
         per = (max(res["rss_conns_kib"], res["rss_held_kib"]) - res["rss_idle_kib"]) / len(conns)
         res["rss_per_conn_kib"] = round(per, 2)
         log(f"RSS with {len(conns)} idle connections {res['rss_held_kib']} KiB "
-            f"({res['rss_per_conn_kib']} KiB each), {res['dropped']} dropped, "
+            f"({res['rss_per_conn_kib']} KiB each), {res['dropped']} dropped {kinds or ''}, "
             f"proxy fds {res['proxy_fds']}")
         # A second request on every connection proves they are all live.
         if res["dropped"] == 0:

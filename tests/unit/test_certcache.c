@@ -568,6 +568,7 @@ static void test_leaf_never_outlives_ca(void **state)
 
 typedef struct worker {
     sl_certcache_t *c;
+    SSL_CTX *base;
     int id;
     int bad;
 } worker_t;
@@ -579,6 +580,15 @@ static void *worker_run(void *arg)
         char host[32];
         snprintf(host, sizeof(host), "h%d.test", (i * 7 + w->id * 13) % 40);
         const char *err = NULL;
+        if (w->id % 2 == 1) {
+            /* Odd workers take the per-connection path. */
+            SSL *ssl = SSL_new(w->base);
+            if (sl_certcache_use(w->c, ssl, host, &err) != 0 ||
+                X509_check_host(SSL_get_certificate(ssl), host, 0, 0, NULL) != 1)
+                w->bad++;
+            SSL_free(ssl);
+            continue;
+        }
         SSL_CTX *ctx = sl_certcache_get(w->c, host, &err);
         if (ctx == NULL || X509_check_host(SSL_CTX_get0_certificate(ctx), host, 0, 0, NULL) != 1)
             w->bad++;
@@ -590,10 +600,11 @@ static void *worker_run(void *arg)
 static void test_threads(void **state)
 {
     sl_certcache_t *c = new_cache(16);
+    SSL_CTX *base = sl_certcache_base_ctx(c);
     worker_t w[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (worker_t){c, i, 0};
+        w[i] = (worker_t){c, base, i, 0};
         assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
     }
     for (int i = 0; i < 4; i++) {
@@ -605,6 +616,7 @@ static void test_threads(void **state)
     assert_int_equal(st.hits + st.mints, 4 * 300);
     assert_true(st.entries <= 16);
     assert_int_equal(st.mints - st.races - st.remints, st.evictions + st.entries);
+    SSL_CTX_free(base);
     sl_certcache_free(c);
 }
 
@@ -801,6 +813,76 @@ static void test_handshake_refusals(void **state)
     sl_certcache_free(c);
 }
 
+static void test_base_ctx_use(void **state)
+{
+    sl_certcache_t *c = new_cache(0);
+    SSL_CTX *base = sl_certcache_base_ctx(c);
+    assert_null(SSL_CTX_get0_certificate(base));
+    assert_int_equal(SSL_CTX_get_min_proto_version(base), TLS1_2_VERSION);
+
+    /* Two hosts on connections from the one base context. */
+    const char *hosts[] = {"one.example", "two.example"};
+    for (size_t i = 0; i < COUNT(hosts); i++) {
+        SSL *server = SSL_new(base);
+        const char *err = NULL;
+        assert_int_equal(sl_certcache_use(c, server, hosts[i], &err), 0);
+        SSL_CTX *cctx = NULL;
+        SSL *client =
+            make_client(&cctx, NULL, hosts[i], hosts[i], ALPN_H2_H11, sizeof(ALPN_H2_H11) - 1, 0);
+        int ok = handshake(client, server);
+        if (!ok)
+            ERR_print_errors_fp(stderr);
+        assert_int_equal(ok, 1);
+        assert_int_equal(SSL_get_verify_result(client), X509_V_OK);
+        assert_int_equal(sk_X509_num(SSL_get_peer_cert_chain(client)), 2);
+        const unsigned char *sel = NULL;
+        unsigned int sel_len = 0;
+        SSL_get0_alpn_selected(client, &sel, &sel_len);
+        assert_int_equal(sel_len, 8);
+        assert_memory_equal(sel, "http/1.1", 8);
+        SSL_free(client);
+        SSL_free(server);
+        SSL_CTX_free(cctx);
+    }
+    /* The base context itself still presents nothing. */
+    assert_null(SSL_CTX_get0_certificate(base));
+
+    /* use then get: one leaf, one mint; get builds the context lazily. */
+    SSL *s1 = SSL_new(base);
+    const char *err = NULL;
+    assert_int_equal(sl_certcache_use(c, s1, "three.example", &err), 0);
+    SSL_CTX *ctx = get_ok(c, "three.example");
+    assert_int_equal(X509_cmp(SSL_get_certificate(s1), leaf_of(ctx)), 0);
+    SSL_CTX *ctx2 = get_ok(c, "three.example");
+    assert_ptr_equal(ctx, ctx2);
+    sl_certcache_stats_t st;
+    sl_certcache_stats(c, &st);
+    assert_int_equal(st.mints, 3);
+    assert_int_equal(st.hits, 2);
+    SSL_free(s1);
+    SSL_CTX_free(ctx);
+    SSL_CTX_free(ctx2);
+
+    /* Invalid host: refused, the SSL untouched. */
+    SSL *s2 = SSL_new(base);
+    assert_int_equal(sl_certcache_use_n(c, s2, "evil.com\0x", 10, &err), -1);
+    assert_string_equal(err, "NUL byte in host name");
+    assert_null(SSL_get_certificate(s2));
+    SSL_free(s2);
+
+    /* An SSL whose context holds another key cannot take the leaf. */
+    SSL_CTX *other = SSL_CTX_new(TLS_server_method());
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_int_equal(SSL_CTX_use_PrivateKey(other, k), 1);
+    SSL *s3 = SSL_new(other);
+    assert_int_equal(sl_certcache_use(c, s3, "one.example", &err), -1);
+    SSL_free(s3);
+    SSL_CTX_free(other);
+    EVP_PKEY_free(k);
+    SSL_CTX_free(base);
+    sl_certcache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_handshake_end_to_end),
         cmocka_unit_test(test_handshake_refusals),
+        cmocka_unit_test(test_base_ctx_use),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -409,7 +409,9 @@ static bool conditions_hold(const sl_identity_t *id, int listener, const sl_ip_t
 const sl_identity_t *sl_policy_identify(const sl_policy_t *p, int listener, const sl_ip_t *client,
                                         sl_view_t proxy_auth, const char **why)
 {
-    if (proxy_auth.n) {
+    /* Without any proxy_auth identity the header means nothing here; it is
+     * stripped like every hop-by-hop header. */
+    if (proxy_auth.n && p->any_auth) {
         unsigned char cred[512];
         int n = basic_decode(proxy_auth, cred, sizeof cred);
         for (size_t i = 0; n > 0 && i + 1 < p->n_ids; i++) {

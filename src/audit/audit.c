@@ -118,3 +118,30 @@ void sl_audit_write(const sl_audit_event_t *ev)
     } while (w == -1 && errno == EINTR);
     sl_buf_free(&b);
 }
+
+void sl_audit_admin(const char *actor, const char *action, const char *identity,
+                    const char *detail)
+{
+    int fd = atomic_load(&audit_fd);
+    if (fd < 0)
+        return;
+    sl_buf_t b = {0};
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[40];
+    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%06ldZ", (long)tv.tv_usec);
+    sl_buf_appendf(&b, "{\"time\":\"%s\",\"event\":\"admin\"", ts);
+    field_str(&b, "actor", actor);
+    field_str(&b, "action", action);
+    field_str(&b, "identity", identity);
+    field_str(&b, "detail", detail);
+    sl_buf_append_str(&b, "}\n");
+    ssize_t w;
+    do {
+        w = write(fd, b.p, b.n);
+    } while (w == -1 && errno == EINTR);
+    sl_buf_free(&b);
+}

@@ -32,6 +32,11 @@ void sl_audit_close(void);
 /* Write one event as a JSON line (one write(2), safe from any thread). */
 void sl_audit_write(const sl_audit_event_t *ev);
 
+/* Write an operator action (admin API, CLI) as an audit line:
+ * {"time", "event":"admin", "actor", "action", "identity", "detail"}. */
+void sl_audit_admin(const char *actor, const char *action, const char *identity,
+                    const char *detail);
+
 /* Append `path?query` to b with every query value replaced by "*". */
 void sl_audit_redact_target(sl_buf_t *b, sl_view_t target);
 

@@ -116,6 +116,8 @@ void sl_client_close(sl_client_t *c)
         exchange_audit(c);
         c->flags &= ~SL_CF_EXCHANGE;
     }
+    if (c->state == SL_CS_HELD)
+        sl_approval_forget(c);
     c->state = SL_CS_CLOSING;
     if (c->up) {
         sl_upstream_t *up = c->up;
@@ -483,6 +485,14 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
     return 0;
 }
 
+/* The request passed every check: find or dial its upstream. */
+static void dispatch(sl_client_t *c)
+{
+    c->state = SL_CS_DIAL;
+    sl_client_update_reading(c);
+    sl_upstream_acquire(c);
+}
+
 /* Decide and dispatch a parsed request head. Returns false if the
  * connection was closed or is closing. */
 static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
@@ -597,12 +607,46 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (x->framing.kind == SL_H1_BODY_NONE ||
         (x->framing.kind == SL_H1_BODY_LENGTH && x->body_left == 0))
         c->flags |= SL_CF_REQ_DONE;
-    c->state = SL_CS_DIAL;
     uv_timer_stop(&c->timer);
     c->flags &= ~SL_CF_HEAD_TIMER;
-    sl_client_update_reading(c);
-    sl_upstream_acquire(c);
+    if (!is_connect && sl_policy_needs_approval(x->ident, req->method, x->target.host)) {
+        sl_approval_hold(c);
+        return c->state != SL_CS_CLOSING;
+    }
+    dispatch(c);
     return c->state != SL_CS_CLOSING;
+}
+
+static void approval_timer_cb(uv_timer_t *t)
+{
+    sl_client_t *c = t->data;
+    if (c->state != SL_CS_HELD)
+        return;
+    sl_approval_forget(c);
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-timeout", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason,
+             "no operator approved this request within the approval timeout");
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
+}
+
+void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, approval_timer_cb, ms, 0);
+}
+
+void sl_client_approval_decided(sl_client_t *c, bool approve, const char *actor)
+{
+    uv_timer_stop(&c->timer);
+    if (approve) {
+        sl_info("request %s approved by %s", c->x.id, actor);
+        dispatch(c);
+        return;
+    }
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-denied", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason, "an operator (%.60s) denied this request", actor);
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
 }
 
 /* Try to parse one head from `p`. Returns bytes consumed, 0 if more are

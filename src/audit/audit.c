@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,24 @@
 #include "core/buf.h"
 
 static atomic_int audit_fd = -1;
+static _Thread_local sl_buf_t tl_batch;
+static _Thread_local bool tl_batching;
+static atomic_bool audit_regular; /* batching is only safe for regular files */
+
+/* Append a whole buffer to the audit fd. Lines up to PIPE_BUF from several
+ * writers never interleave in an O_APPEND file. */
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
 
 int sl_audit_open(const char *path)
 {
@@ -24,6 +43,8 @@ int sl_audit_open(const char *path)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd == -1 && strcmp(path, "off") != 0)
         return -1;
+    struct stat st;
+    atomic_store(&audit_regular, fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
     int old = atomic_exchange(&audit_fd, fd);
     /* A writer may still hold the old fd for one write; closing it races at
      * worst into EBADF for that one line, never into another file, because
@@ -112,11 +133,36 @@ void sl_audit_write(const sl_audit_event_t *ev)
                    ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f}\n",
                    ev->status, (unsigned long long)ev->bytes_in,
                    (unsigned long long)ev->bytes_out, ev->duration_ms);
-    ssize_t w;
-    do {
-        w = write(fd, b.p, b.n);
-    } while (w == -1 && errno == EINTR);
+    if (tl_batching && atomic_load(&audit_regular)) {
+        /* Worker threads batch their lines: one write per flush instead of
+         * one per request. Lines stay whole and in order per worker. */
+        sl_buf_append(&tl_batch, b.p, b.n);
+        sl_buf_free(&b);
+        if (tl_batch.n >= 64 * 1024)
+            sl_audit_flush();
+        return;
+    }
+    write_all(fd, b.p, b.n);
     sl_buf_free(&b);
+}
+
+void sl_audit_batch(bool on)
+{
+    if (!on)
+        sl_audit_flush();
+    tl_batching = on;
+}
+
+void sl_audit_flush(void)
+{
+    if (tl_batch.n == 0)
+        return;
+    int fd = atomic_load(&audit_fd);
+    if (fd >= 0)
+        write_all(fd, tl_batch.p, tl_batch.n);
+    sl_buf_reset(&tl_batch);
+    if (tl_batch.cap > 256 * 1024)
+        sl_buf_free(&tl_batch);
 }
 
 void sl_audit_admin(const char *actor, const char *action, const char *identity,

@@ -34,6 +34,7 @@ struct sl_worker {
     sl_server_t *server;
     uv_loop_t loop;
     uv_async_t wake;        /* another thread has news: new policy, drain, stop */
+    uv_timer_t audit_timer; /* flushes this worker's batched audit lines */
     uv_tcp_t *listeners;    /* one per configured listen address */
     size_t n_listeners;
     sl_policy_t *policy;    /* current snapshot (a reference) */

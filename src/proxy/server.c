@@ -35,6 +35,7 @@ static void worker_stop(sl_worker_t *w)
     w->stopped = true;
     sl_upstream_pool_flush(w);
     uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->audit_timer, NULL);
 }
 
 static void close_listeners(sl_worker_t *w)
@@ -77,10 +78,18 @@ static void worker_wake_cb(uv_async_t *a)
         worker_stop(w);
 }
 
+static void audit_flush_cb(uv_timer_t *t)
+{
+    sl_audit_flush();
+}
+
 static void *worker_main(void *arg)
 {
     sl_worker_t *w = arg;
+    sl_audit_batch(true);
+    uv_timer_start(&w->audit_timer, audit_flush_cb, 100, 100);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    sl_audit_batch(false);
     uv_async_send(&server.worker_exited);
     return NULL;
 }
@@ -395,6 +404,8 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         w->server = &server;
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, worker_wake_cb);
+        uv_timer_init(&w->loop, &w->audit_timer);
+        uv_unref((uv_handle_t *)&w->audit_timer); /* never keeps a drained loop alive */
         w->wake.data = w;
         w->policy = sl_policy_ref(p);
         w->scratch = malloc(SL_READ_CHUNK);

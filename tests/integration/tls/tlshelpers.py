@@ -36,6 +36,14 @@ def run(cmd, **kw):
     return p
 
 
+def run_input(cmd, text_in, timeout=20):
+    """Run a command with `text_in` on stdin; return its stdout."""
+    p = subprocess.run(cmd, input=text_in, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd!r} failed ({p.returncode}):\n{p.stderr}")
+    return p.stdout
+
+
 def _leaf_ext(path, names):
     san = ",".join(f"DNS:{n}" for n in names)
     with open(path, "w") as f:
@@ -210,7 +218,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record(body)
         url = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(url.query)
-        if url.path == "/hello":
+        if url.path == "/hello" or url.path.startswith("/hello/"):
             self._send(200, f"hello from {self.server.name}\n".encode())
         elif url.path == "/echo":
             doc = {
@@ -406,6 +414,30 @@ class Sluice:
             return []
 
 
+def base_config(pki, upstreams, route_ca=True):
+    """The routes and policy shared by the session sluice and most others."""
+    def route(host, up, tls=True):
+        r = {"host": host, "to": f"127.0.0.1:{upstreams[up].port}"}
+        if tls and route_ca:
+            r["ca_file"] = pki.ca
+        return r
+
+    return {
+        "routes": [
+            route("secure.test", "secure"),
+            route("wrong-name.test", "wrongname"),
+            route("expired.test", "expired"),
+            route("untrusted.test", "untrusted"),
+            route("pinned.test", "pinned"),
+            route("pinned-denied.test", "pinned"),
+            route("denied.test", "secure"),
+            route("plain.test", "plain", tls=False),
+        ],
+        "policy": {"allow_private": False, "deny": ["denied.test", "pinned-denied.test"]},
+        "tls": {"intercept": True, "passthrough": ["pinned.test", "pinned-denied.test"]},
+    }
+
+
 # --------------------------------------------------------------------------
 # Raw clients
 # --------------------------------------------------------------------------
@@ -452,3 +484,33 @@ def read_response(f):
     elif "content-length" in headers:
         body = f.read(int(headers["content-length"]))
     return status, headers, body
+
+
+def tls_handshake(proxy_port, host, cafile=None, servername=None, versions=None, alpn=None):
+    """CONNECT (HTTP/1.1) then a TLS handshake with Python's ssl module.
+    Returns {"pem": the server's leaf, "version": "TLSv1.3", "alpn": ...}.
+    Verifies against `cafile` when given (check_hostname on), else not."""
+    sock, status, head = connect_tunnel(proxy_port, host, 443)
+    if " 200 " not in status:
+        sock.close()
+        raise AssertionError(f"CONNECT {host}: {head!r}")
+    if cafile:
+        ctx = ssl.create_default_context(cafile=cafile)
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if versions:
+        ctx.minimum_version, ctx.maximum_version = versions
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    try:
+        t = ctx.wrap_socket(sock, server_hostname=servername or host)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        return {"pem": ssl.DER_cert_to_PEM_cert(t.getpeercert(binary_form=True)),
+                "version": t.version(), "alpn": t.selected_alpn_protocol()}
+    finally:
+        t.close()

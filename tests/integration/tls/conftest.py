@@ -107,6 +107,8 @@ def sluice(sluice_bin, tmp_session, pki, upstreams):
     s.start()
     yield s
     s.stop()
+    report = s.sanitizer_report()
+    assert not report, "sanitizer report from the session sluice:\n" + report
 
 
 @pytest.fixture
@@ -123,6 +125,8 @@ def sluice_factory(sluice_bin, tmp_path):
     yield make
     for s in made:
         s.stop()
+    reports = [r for r in (s.sanitizer_report() for s in made) if r]
+    assert not reports, "sanitizer report:\n" + "\n".join(reports)
 
 
 @pytest.fixture(scope="session")

@@ -117,3 +117,29 @@ def test_readable_ca_key_is_refused(sluice_factory, pki, upstreams, tmp_path):
     assert "exited with" in msg, msg
     assert key in msg, msg
     assert "chmod 600" in msg or "0600" in msg or "mode" in msg, msg
+
+
+def test_non_ca_certificate_is_refused(sluice_factory, pki, upstreams, tmp_path):
+    """A leaf (CA:FALSE) given as tls.ca_cert is refused at start."""
+    key = str(tmp_path / "leaf.key")
+    with open(pki.secure[1]) as src, open(key, "w") as dst:
+        dst.write(src.read())
+    os.chmod(key, 0o600)
+    cfg = th.base_config(pki, upstreams)
+    cfg["tls"].update(ca_cert=pki.secure[0], ca_key=key)
+    s = sluice_factory(cfg, start=False)
+    with pytest.raises(RuntimeError) as e:
+        s.start()
+    assert "exited with" in str(e.value), e.value
+    assert "CA" in str(e.value).split("exited with", 1)[1], e.value
+
+
+def test_ca_show_prints_certificate_and_fingerprint(sluice_bin, tmp_path):
+    """`sluice ca show --cert FILE` (interface guessed from `ca init`)."""
+    cert, _ = persistent_ca(tmp_path)
+    p = subprocess.run([sluice_bin, "ca", "show", "--cert", cert], capture_output=True,
+                       text=True, timeout=20)
+    assert p.returncode == 0, p.stdout + p.stderr
+    fp = th.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert]).stdout
+    assert fp.strip().split("=", 1)[1] in p.stdout.upper()
+    assert th.PEM_RE.search(p.stdout)

@@ -155,3 +155,13 @@ def test_tls_to_plain_upstream_is_502(sluice, client_env):
     head = p.stdout.split(b"\r\n\r\n", 2)[1].decode().lower()
     assert head.startswith("http/1.1 502"), head
     assert "x-sluice-error: upstream-tls" in head
+
+
+@pytest.mark.parametrize("host", ["*.test", "bad_host!.test", "a..test", "x" * 64 + ".test"],
+                         ids=["wildcard", "bad-char", "empty-label", "long-label"])
+def test_invalid_connect_host_refused(sluice, host):
+    """The CONNECT host becomes a certificate name: invalid names are
+    refused before any leaf is minted."""
+    sock, status, head = th.connect_tunnel(sluice.port, host, 443)
+    sock.close()
+    assert " 400 " in status, head

@@ -116,11 +116,17 @@ def test_keep_alive_inside_tunnel(sluice, upstreams):
     assert seen == [f"/echo?tag={tag}&i={i}" for i in range(6)]
 
 
-def test_http10_connect_is_intercepted(sluice):
-    """Python's http.client (hence urllib3 and requests) sends CONNECT as
-    HTTP/1.0; the tunnel must stay open after the 200."""
+@pytest.mark.parametrize("connect", [
+    # Python's http.client (hence urllib3, requests) and openssl s_client.
+    b"CONNECT secure.test:443 HTTP/1.0\r\nHost: secure.test:443\r\n\r\n",
+    # undici's ProxyAgent (Node fetch).
+    b"CONNECT secure.test:443 HTTP/1.1\r\nhost: secure.test\r\nconnection: close\r\n\r\n",
+], ids=["http10", "connection-close"])
+def test_connect_variants_are_intercepted(sluice, connect):
+    """Real clients send CONNECT as HTTP/1.0 or with `Connection: close`;
+    either way the tunnel must stay open after the 200."""
     s = socket.create_connection(("127.0.0.1", sluice.port), timeout=10)
-    s.sendall(b"CONNECT secure.test:443 HTTP/1.0\r\nHost: secure.test:443\r\n\r\n")
+    s.sendall(connect)
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)

@@ -398,6 +398,16 @@ class Sluice:
         if self.proc:
             self.log.close()
 
+    def sanitizer_report(self):
+        """ASan/UBSan/LSan findings in the log (a sanitizer build of sluice
+        can be tested with SLUICE_BIN), or ""."""
+        text = self.log_text()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return ""
+
     def log_text(self):
         try:
             with open(self.log_path, errors="replace") as f:

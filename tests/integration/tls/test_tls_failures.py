@@ -23,9 +23,10 @@ def s_client(sluice, host, *args, servername=None, cafile=None, timeout=20):
 def test_s_client_handshake_ok(sluice):
     """Baseline for the failure cases below: the same command with the
     right SNI and sluice's CA verifies."""
-    rc, out = s_client(sluice, "secure.test", cafile=sluice.ca_path)
+    rc, out = s_client(sluice, "secure.test", "-showcerts", cafile=sluice.ca_path)
     assert rc == 0, out
     assert "Verify return code: 0 (ok)" in out
+    assert len(th.PEM_RE.findall(out)) == 2, out  # leaf + sluice's CA
 
 
 def test_wrong_sni_fails_handshake(sluice, upstreams):
@@ -165,3 +166,16 @@ def test_invalid_connect_host_refused(sluice, host):
     sock, status, head = th.connect_tunnel(sluice.port, host, 443)
     sock.close()
     assert " 400 " in status, head
+
+
+@pytest.mark.parametrize("host", ["-lead.odd.test", "trail-.odd.test"])
+def test_invalid_name_behind_glob_route_gets_no_leaf(sluice, host):
+    """A name the glob route accepts but that is no valid DNS name: the
+    CONNECT is refused, or the handshake fails; no leaf is minted for it."""
+    with pytest.raises((AssertionError, ssl.SSLError, OSError)):
+        th.tls_handshake(sluice.port, host)
+
+
+def test_valid_name_behind_glob_route_gets_leaf(sluice):
+    leaf = th.tls_handshake(sluice.port, "ok.odd.test", sluice.ca_path)["pem"]
+    assert "DNS:ok.odd.test" in th.x509_text(leaf)

@@ -155,6 +155,26 @@ def test_tls_versions_s_client(sluice):
     assert "TLSv1.2" in out
 
 
+def test_no_session_resumption(sluice):
+    """docs/tls.md: no tickets, no server session cache: every intercepted
+    connection is a full handshake."""
+    v = ssl.TLSVersion.TLSv1_2
+    ctx = ssl.create_default_context(cafile=sluice.ca_path)
+    ctx.minimum_version = ctx.maximum_version = v
+    sock, status, _ = th.connect_tunnel(sluice.port, "secure.test", 443)
+    t = ctx.wrap_socket(sock, server_hostname="secure.test")
+    t.sendall(b"GET /hello HTTP/1.1\r\nHost: secure.test\r\n\r\n")
+    th.read_response(t.makefile("rb"))
+    sess = t.session
+    t.close()
+    assert sess is not None and not sess.has_ticket
+    sock, status, _ = th.connect_tunnel(sluice.port, "secure.test", 443)
+    t = ctx.wrap_socket(sock, server_hostname="secure.test", session=sess)
+    reused = t.session_reused
+    t.close()
+    assert not reused
+
+
 def test_alpn_http11(sluice):
     got = th.tls_handshake(sluice.port, "secure.test", sluice.ca_path, alpn=["h2", "http/1.1"])
     assert got["alpn"] == "http/1.1"

@@ -442,6 +442,7 @@ def base_config(pki, upstreams, route_ca=True):
             route("pinned-denied.test", "pinned"),
             route("denied.test", "secure"),
             route("plain.test", "plain", tls=False),
+            route("*.odd.test", "secure"),  # any name: for host-check tests
         ],
         "policy": {"allow_private": False, "deny": ["denied.test", "pinned-denied.test"]},
         "tls": {"intercept": True, "passthrough": ["pinned.test", "pinned-denied.test"]},

@@ -179,3 +179,35 @@ def test_invalid_name_behind_glob_route_gets_no_leaf(sluice, host):
 def test_valid_name_behind_glob_route_gets_leaf(sluice):
     leaf = th.tls_handshake(sluice.port, "ok.odd.test", sluice.ca_path)["pem"]
     assert "DNS:ok.odd.test" in th.x509_text(leaf)
+
+
+def test_policy_rules_apply_inside_tunnel(sluice_factory, pki, upstreams):
+    """Method and path rules for the host are enforced on each request
+    inside an intercepted tunnel, not just on the CONNECT."""
+    cfg = th.base_config(pki, upstreams)
+    cfg["policy"]["rules"] = [{"host": "secure.test", "methods": ["GET", "HEAD"],
+                               "paths": ["/hello"]}]
+    s = sluice_factory(cfg)
+    t = tls_tunnel(s)
+    f = t.makefile("rb")
+    got = []
+    for head in (b"GET /hello HTTP/1.1\r\nHost: secure.test\r\n\r\n",
+                 b"GET /echo?m=rule-path HTTP/1.1\r\nHost: secure.test\r\n\r\n",
+                 b"POST /hello?m=rule-method HTTP/1.1\r\nHost: secure.test\r\n"
+                 b"Content-Length: 0\r\n\r\n"):
+        t.sendall(head)
+        st, headers, _ = th.read_response(f)
+        got.append(st)
+        if st != 200:
+            break
+    t.close()
+    assert got[0] == 200, got
+    assert got[1] == 403, got
+    assert not any("m=rule-" in q["path"] for q in upstreams["secure"].requests)
+    t = tls_tunnel(s)
+    t.sendall(b"POST /hello?m=rule-method HTTP/1.1\r\nHost: secure.test\r\n"
+              b"Content-Length: 0\r\n\r\n")
+    st, _, _ = th.read_response(t.makefile("rb"))
+    t.close()
+    assert st == 403
+    assert not any("m=rule-" in q["path"] for q in upstreams["secure"].requests)

@@ -512,7 +512,9 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         return false;
     x->client_minor = req->minor_version;
     x->upgrade = x->framing.upgrade && !is_connect;
-    if (!x->framing.keep_alive || req->minor_version == 0)
+    /* A CONNECT's own Connection header and version do not end the tunnel
+     * (requests' http.client and s_client send HTTP/1.0 CONNECTs). */
+    if (!is_connect && (!x->framing.keep_alive || req->minor_version == 0))
         c->flags |= SL_CF_CLOSE_AFTER;
     sl_url_t u;
     int r;

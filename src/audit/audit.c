@@ -89,7 +89,9 @@ void sl_audit_redact_target(sl_buf_t *b, sl_view_t t)
 
 static void field_str(sl_buf_t *b, const char *key, const char *val)
 {
-    sl_buf_appendf(b, ",\"%s\":", key);
+    sl_buf_append(b, ",\"", 2);
+    sl_buf_append_str(b, key);
+    sl_buf_append(b, "\":", 2);
     if (val == NULL) {
         sl_buf_append_str(b, "null");
         return;
@@ -99,25 +101,44 @@ static void field_str(sl_buf_t *b, const char *key, const char *val)
     sl_buf_append(b, "\"", 1);
 }
 
+/* RFC 3339 UTC timestamp with microseconds; the part up to the seconds is
+ * formatted once per second per thread. */
+static void append_time(sl_buf_t *b)
+{
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[24];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (tv.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S.", &tm);
+        cached_sec = tv.tv_sec;
+    }
+    sl_buf_append(b, "{\"time\":\"", 9);
+    sl_buf_append_str(b, cached);
+    char us[6];
+    long v = (long)tv.tv_usec;
+    for (int i = 5; i >= 0; i--, v /= 10)
+        us[i] = (char)('0' + v % 10);
+    sl_buf_append(b, us, 6);
+    sl_buf_append(b, "Z\"", 2);
+}
+
 void sl_audit_write(const sl_audit_event_t *ev)
 {
     int fd = atomic_load(&audit_fd);
     if (fd < 0)
         return;
     sl_buf_t b = {0};
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%06ldZ", (long)tv.tv_usec);
-    sl_buf_appendf(&b, "{\"time\":\"%s\"", ts);
+    sl_buf_reserve(&b, 512);
+    append_time(&b);
     field_str(&b, "request_id", ev->request_id);
     field_str(&b, "identity", ev->identity);
     field_str(&b, "method", ev->method);
     field_str(&b, "host", ev->host);
-    sl_buf_appendf(&b, ",\"port\":%u", ev->port);
+    sl_buf_append_str(&b, ",\"port\":");
+    sl_buf_append_u64(&b, ev->port);
     sl_buf_append_str(&b, ",\"path\":\"");
     sl_buf_t path = {0};
     sl_audit_redact_target(&path, ev->target_path);
@@ -129,10 +150,19 @@ void sl_audit_write(const sl_audit_event_t *ev)
     field_str(&b, "scanner", ev->scanner);
     field_str(&b, "reason", ev->reason);
     field_str(&b, "upstream", ev->upstream);
-    sl_buf_appendf(&b,
-                   ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f}\n",
-                   ev->status, (unsigned long long)ev->bytes_in,
-                   (unsigned long long)ev->bytes_out, ev->duration_ms);
+    sl_buf_append_str(&b, ",\"status\":");
+    sl_buf_append_u64(&b, (uint64_t)(ev->status < 0 ? 0 : ev->status));
+    sl_buf_append_str(&b, ",\"bytes_in\":");
+    sl_buf_append_u64(&b, ev->bytes_in);
+    sl_buf_append_str(&b, ",\"bytes_out\":");
+    sl_buf_append_u64(&b, ev->bytes_out);
+    uint64_t us = ev->duration_ms > 0 ? (uint64_t)(ev->duration_ms * 1000.0) : 0;
+    sl_buf_append_str(&b, ",\"duration_ms\":");
+    sl_buf_append_u64(&b, us / 1000);
+    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                    (char)('0' + us % 10)};
+    sl_buf_append(&b, frac, 4);
+    sl_buf_append(&b, "}\n", 2);
     if (tl_batching && atomic_load(&audit_regular)) {
         /* Worker threads batch their lines: one write per flush instead of
          * one per request. Lines stay whole and in order per worker. */

@@ -272,12 +272,27 @@ static void client_timer_cb(uv_timer_t *t)
     sl_client_close(c); /* idle keep-alive connection */
 }
 
+/* Request ids: 8 hex digits random per process, 2 of worker, 10 of sequence. */
+static void new_request_id(sl_client_t *c)
+{
+    static const char hex[] = "0123456789abcdef";
+    sl_worker_t *w = c->w;
+    uint64_t parts[3] = {w->server->id_prefix, (uint64_t)w->id & 0xff, ++w->req_seq};
+    int widths[3] = {8, 2, 10};
+    char *o = c->x.id;
+    for (int k = 0; k < 3; k++) {
+        for (int i = widths[k] - 1; i >= 0; i--)
+            o[i] = hex[(parts[k] >> (4 * (widths[k] - 1 - i))) & 15];
+        o += widths[k];
+    }
+    *o = '\0';
+}
+
 /* Answer 400 and close: the request cannot be read unambiguously. */
 static bool reject(sl_client_t *c, const char *reason)
 {
     if (c->x.id[0] == '\0')
-        snprintf(c->x.id, sizeof c->x.id, "%08x%02x%010llx", c->w->server->id_prefix,
-                 (unsigned)c->w->id & 0xff, (unsigned long long)++c->w->req_seq);
+        new_request_id(c);
     sl_respond_bad_request(c, reason);
     exchange_finish(c);
     return false;
@@ -291,8 +306,7 @@ static void exchange_begin(sl_client_t *c, const sl_h1_request_t *req)
     c->flags |= SL_CF_EXCHANGE;
     x->start_ns = sl_io_now_ns();
     x->policy = sl_policy_ref(w->policy);
-    snprintf(x->id, sizeof x->id, "%08x%02x%010llx", w->server->id_prefix, (unsigned)w->id & 0xff,
-             (unsigned long long)++w->req_seq);
+    new_request_id(c);
     size_t ml = req->method.n < sizeof x->method - 1 ? req->method.n : sizeof x->method - 1;
     memcpy(x->method, req->method.p, ml);
     x->method[ml] = '\0';

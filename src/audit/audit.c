@@ -202,22 +202,13 @@ void sl_audit_admin(const char *actor, const char *action, const char *identity,
     if (fd < 0)
         return;
     sl_buf_t b = {0};
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%06ldZ", (long)tv.tv_usec);
-    sl_buf_appendf(&b, "{\"time\":\"%s\",\"event\":\"admin\"", ts);
+    append_time(&b);
+    sl_buf_append_str(&b, ",\"event\":\"admin\"");
     field_str(&b, "actor", actor);
     field_str(&b, "action", action);
     field_str(&b, "identity", identity);
     field_str(&b, "detail", detail);
     sl_buf_append_str(&b, "}\n");
-    ssize_t w;
-    do {
-        w = write(fd, b.p, b.n);
-    } while (w == -1 && errno == EINTR);
+    write_all(fd, b.p, b.n);
     sl_buf_free(&b);
 }

@@ -827,15 +827,11 @@ static void drain_once(sl_client_t *c)
         sl_buf_free(&c->in);
 }
 
-/* Send what the agent-side TLS session has for the agent. */
+/* Send what the agent-side TLS session has for the agent (handshake
+ * messages, alerts): a send of nothing flushes the session's output. */
 static int client_tls_flush(sl_client_t *c)
 {
-    sl_buf_t raw = {0};
-    sl_tls_take_output(c->tls, &raw);
-    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
-    int r = raw.n ? sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c) : 0;
-    sl_buf_free(&raw);
-    return r;
+    return sl_client_send(c, NULL, 0);
 }
 
 /* Decrypt what the agent sent into c->in. Returns -1 if the connection is

@@ -178,8 +178,10 @@ void sl_audit_write(const sl_audit_event_t *ev)
 
 void sl_audit_batch(bool on)
 {
-    if (!on)
+    if (!on) {
         sl_audit_flush();
+        sl_buf_free(&tl_batch);
+    }
     tl_batching = on;
 }
 

@@ -14,6 +14,7 @@ static const char usage[] =
     "  check -c FILE      validate a config file and exit (0 valid, 1 invalid)\n"
     "  scan  [FILE...]    scan text or a JSON envelope for secrets and injection\n"
     "  ca    init|show    create or inspect the TLS interception CA\n"
+    "  admin <verb> ...   change a running gateway (allow, deny, kill, approve, ...)\n"
     "  version            print the version\n"
     "\n"
     "Run `sluice <command> --help` for the options of one command.\n"
@@ -34,6 +35,8 @@ int main(int argc, char **argv)
         return sl_cmd_scan(argc - 1, argv + 1);
     if (strcmp(cmd, "ca") == 0)
         return sl_cmd_ca(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return sl_cmd_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("sluice " SLUICE_VERSION);
         return 0;

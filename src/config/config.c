@@ -555,6 +555,141 @@ static const sl_cfg_field_t timeouts_fields[] = {
     TIMEOUT(drain, 0, 1 * HOUR, "30s"),         /* 0 = close at once on SIGTERM */
 };
 
+/* ---- admin ------------------------------------------------------------- */
+
+/* Syntax of admin.listen: "unix:/absolute/path" or a numeric host:port. */
+static const char *check_admin_listen(sl_view_t v)
+{
+    if (v.n >= 5 && memcmp(v.p, "unix:", 5) == 0) {
+        if (v.n < 7 || v.p[5] != '/')
+            return "a unix socket needs an absolute path; write e.g. unix:/run/sluice/admin.sock";
+        if (v.n - 5 > 107)
+            return "unix socket path longer than 107 bytes; choose a shorter path";
+        return check_path(sl_view(v.p + 5, v.n - 5));
+    }
+    char host[SL_CFG_HOST_MAX];
+    uint16_t port;
+    return sl_cfg_parse_listen(v, host, &port);
+}
+
+static const sl_cfg_field_t admin_fields[] = {
+    {.key = "listen",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, admin.listen),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_admin_listen,
+     .example = "listen: \"127.0.0.1:8889\""},
+    {.key = "allow_remote",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, admin.allow_remote),
+     .example = "allow_remote: false"},
+    {.key = "token_env",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, admin.token_env),
+     .check = check_env_name,
+     .example = "token_env: SLUICE_ADMIN_TOKEN"},
+    {.key = "token_file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, admin.token_file),
+     .check = check_path,
+     .example = "token_file: /etc/sluice/admin.token"},
+};
+static const sl_cfg_table_t admin_table = {"admin", admin_fields,
+                                           sizeof admin_fields / sizeof *admin_fields};
+
+/* Do two TCP listen addresses collide (same port, same or wildcard host)? */
+static bool admin_collides(const char *ah, uint16_t ap, const char *lh, uint16_t lp)
+{
+    if (ap != lp)
+        return false;
+    return strcmp(ah, lh) == 0 || strcmp(ah, "0.0.0.0") == 0 || strcmp(ah, "::") == 0 ||
+           strcmp(lh, "0.0.0.0") == 0 || strcmp(lh, "::") == 0;
+}
+
+/* Does admin address ah:ap collide with the proxy's listeners? They are read
+ * from the document itself (the root `listen:` may come after `admin:`), or
+ * are the defaults already in cfg when the file has no `listen:`. */
+static bool admin_hits_proxy(sl_cfg_ctx_t *ctx, const sl_config_t *cfg, const char *ah,
+                             uint16_t ap, char *which, size_t cap)
+{
+    yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
+    yaml_node_t *ln = NULL;
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
+         pr++) {
+        sl_view_t kv;
+        yaml_node_t *k = yaml_document_get_node(ctx->doc, pr->key);
+        if (k && sl_cfg_scalar(k, &kv) && sl_view_eq(kv, "listen"))
+            ln = yaml_document_get_node(ctx->doc, pr->value);
+    }
+    size_t n = ln == NULL                        ? cfg->n_listen
+               : ln->type == YAML_SEQUENCE_NODE ? (size_t)(ln->data.sequence.items.top -
+                                                            ln->data.sequence.items.start)
+                                                 : 1;
+    for (size_t i = 0; i < n; i++) {
+        char lh[SL_CFG_HOST_MAX];
+        uint16_t lp;
+        if (ln == NULL) {
+            snprintf(lh, sizeof lh, "%s", cfg->listen[i].host);
+            lp = cfg->listen[i].port;
+        } else {
+            yaml_node_t *e = ln->type == YAML_SEQUENCE_NODE
+                                 ? yaml_document_get_node(ctx->doc, ln->data.sequence.items.start[i])
+                                 : ln;
+            sl_view_t v;
+            if (e == NULL || !sl_cfg_scalar(e, &v) || sl_cfg_parse_listen(v, lh, &lp) != NULL)
+                continue; /* reported by `listen` itself */
+        }
+        if (admin_collides(ah, ap, lh, lp)) {
+            snprintf(which, cap, strchr(lh, ':') ? "[%s]:%u" : "%s:%u", lh, (unsigned)lp);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* `admin:` is a table plus checks across its keys and against `listen:`. */
+static void admin_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, char *base)
+{
+    sl_config_t *cfg = (sl_config_t *)base;
+    unsigned before = ctx->n_errors;
+    sl_cfg_parse_table(ctx, node, &admin_table, base);
+    if (ctx->n_errors != before || cfg->admin.listen == NULL)
+        return;
+    if ((cfg->admin.token_env == NULL) == (cfg->admin.token_file == NULL)) {
+        sl_cfg_error(ctx, node,
+                     "the admin API needs a bearer token from exactly one of token_env or "
+                     "token_file; add e.g. `token_env: SLUICE_ADMIN_TOKEN`");
+        return;
+    }
+    if (strncmp(cfg->admin.listen, "unix:", 5) == 0)
+        return;
+    char host[SL_CFG_HOST_MAX], which[SL_CFG_HOST_MAX + 8];
+    uint16_t port;
+    if (sl_cfg_parse_listen(sl_view(cfg->admin.listen, strlen(cfg->admin.listen)), host, &port) !=
+        NULL)
+        return;
+    bool loopback = strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+    if (!loopback && !cfg->admin.allow_remote)
+        sl_cfg_error(ctx, node,
+                     "listen \"%s\" is not a loopback address, so sandboxes might reach the "
+                     "admin API; use 127.0.0.1:PORT or unix:/PATH (or set allow_remote: true "
+                     "if a firewall protects it)",
+                     cfg->admin.listen);
+    else if (admin_hits_proxy(ctx, cfg, host, port, which, sizeof which))
+        sl_cfg_error(ctx, node,
+                     "listen \"%s\" is also the proxy listen address %s, where sandboxes "
+                     "connect; give the admin API its own port",
+                     cfg->admin.listen, which);
+}
+
+static void admin_release(const sl_cfg_field_t *f, char *base)
+{
+    sl_cfg_release_table(&admin_table, base);
+}
+
+static const sl_cfg_type_t admin_type = {"a mapping of `key: value` lines", admin_parse,
+                                         admin_release};
+
 /* ---- top level --------------------------------------------------------- */
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -689,6 +824,9 @@ static const sl_cfg_field_t root_fields[] = {
      .type = &sl_cfg_type_map,
      .sub = &tls_table,
      .example = "tls: { intercept: true, ca_out: /run/sluice/ca.pem }"},
+    {.key = "admin",
+     .type = &admin_type,
+     .example = "admin: { listen: \"127.0.0.1:8889\", token_env: SLUICE_ADMIN_TOKEN }"},
 };
 static const sl_cfg_table_t root_table = TABLE("", root_fields);
 

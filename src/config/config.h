@@ -131,6 +131,14 @@ typedef struct sl_config {
         char *upstream_ca_file;  /* PEM bundle trusted for upstreams besides the system store */
         uint64_t leaf_lifetime;  /* minted leaf validity in ms (default 24 h) */
     } tls;
+
+    /* The admin API (docs/admin.md). Absent from the file = no admin API. */
+    struct {
+        char *listen;      /* "127.0.0.1:8889", "[::1]:8889" or "unix:/path"; NULL = no admin API */
+        bool allow_remote; /* a non-loopback TCP address is allowed (default false) */
+        char *token_env;   /* environment variable holding the bearer token, or NULL */
+        char *token_file;  /* file holding it (mode 0600 or stricter), or NULL */
+    } admin;
 } sl_config_t;
 
 /* Load and validate a YAML file. On failure returns NULL and appends one line

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "audit/audit.h"
 #include "core/log.h"
 #include "proxy/internal.h"
@@ -272,6 +273,7 @@ static void start_drain(const char *sig)
     if (atomic_exchange(&server.draining, true))
         return;
     sl_info("%s: draining in-flight requests, then exiting", sig);
+    sl_admin_stop();
     uv_timer_start(&drain_timer, drain_timeout_cb, server.current->cfg->timeouts.drain, 0);
     for (size_t i = 0; i < server.n_workers; i++)
         uv_async_send(&server.workers[i].wake);
@@ -396,6 +398,8 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     }
     if (setup_interception(p->cfg) != 0)
         goto out_policy;
+    if (sl_admin_open(p->cfg) != 0)
+        goto out_policy;
     server.n_workers = p->cfg->workers ? p->cfg->workers : cpu_count();
     server.workers = calloc(server.n_workers, sizeof *server.workers);
     for (size_t i = 0; i < server.n_workers; i++) {
@@ -443,6 +447,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     }
     for (size_t i = 0; i < server.n_workers; i++)
         pthread_create(&server.workers[i].thread, NULL, worker_main, &server.workers[i]);
+    sl_admin_start();
     for (size_t k = 0; k < p->cfg->n_listen; k++)
         sl_info("listening on %s%s%s:%u", strchr(p->cfg->listen[k].host, ':') ? "[" : "",
                 p->cfg->listen[k].host, strchr(p->cfg->listen[k].host, ':') ? "]" : "",

@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 PATTERN = b"sluice-upstream-0123456789abcdefghijklmnopqrstuvwxyz\n"
 MAX_HEAD = 1 << 20
-KEEP_BODY = 1 << 20  # bodies up to this size are stored verbatim
+KEEP_BODY = 8 << 20  # bodies up to this size are stored verbatim
 
 _bytes_cache = {}
 _bytes_lock = threading.Lock()

@@ -45,14 +45,14 @@ typedef struct sl_config {
         size_t max_connections; /* concurrent client connections, default 10000 */
     } limits;
 
-    struct {                       /* all in milliseconds */
-        uint64_t header_read;      /* client must send a whole head, default 10 s */
-        uint64_t idle;             /* client keep-alive idle, default 60 s */
-        uint64_t connect;          /* upstream DNS + TCP connect, default 10 s */
-        uint64_t response_head;    /* upstream's response head after request, default 60 s */
-        uint64_t io_idle;          /* no bytes either way in a body or tunnel, default 300 s */
-        uint64_t upstream_idle;    /* pooled upstream connection kept, default 30 s */
-        uint64_t drain;            /* SIGTERM grace for in-flight requests, default 30 s */
+    struct {                    /* all in milliseconds */
+        uint64_t header_read;   /* client must send a whole head, default 10 s */
+        uint64_t idle;          /* client keep-alive idle, default 60 s */
+        uint64_t connect;       /* upstream DNS + TCP connect, default 10 s */
+        uint64_t response_head; /* upstream's response head after request, default 60 s */
+        uint64_t io_idle;       /* no bytes either way in a body or tunnel, default 300 s */
+        uint64_t upstream_idle; /* pooled upstream connection kept, default 30 s */
+        uint64_t drain;         /* SIGTERM grace for in-flight requests, default 30 s */
     } timeouts;
 
     struct {
@@ -68,7 +68,10 @@ typedef struct sl_config {
 } sl_config_t;
 
 /* Load and validate a YAML file. On failure returns NULL and appends one line
- * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do"). */
+ * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do").
+ * Keys the file leaves out take the values of sl_config_default_yaml.
+ * `path` "-" reads stdin (named "<stdin>" in errors; cfg->path is then "-",
+ * which a file watcher must skip). Files over 4 MiB are refused. */
 sl_config_t *sl_config_load_file(const char *path, sl_buf_t *err);
 
 /* Same for YAML text in memory; `name` stands in for the file name in errors. */
@@ -80,6 +83,12 @@ sl_config_t *sl_config_default(void);
 /* The YAML text of the built-in default (documented in the README). */
 extern const char sl_config_default_yaml[];
 
+/* Append a one-line human summary (listeners, routes, allow/deny counts,
+ * private-address policy, workers) to `out`, e.g. for `sluice check` and the
+ * "config loaded" log line. */
+void sl_config_summary(const sl_config_t *cfg, sl_buf_t *out);
+
+/* Free a config and everything it owns; NULL is a no-op. */
 void sl_config_free(sl_config_t *cfg);
 
 #endif

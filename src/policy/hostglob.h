@@ -32,7 +32,9 @@ void sl_hostset_free(sl_hostset_t *s);
 /* Index of the first pattern matching `host` (a name or IP literal text), or
  * -1. If `ip` is non-NULL it is also tested against IP/CIDR patterns. */
 int sl_hostset_match(const sl_hostset_t *s, sl_view_t host, const sl_ip_t *ip);
-/* The pattern text at index i. */
+/* The pattern text at index i, as given; NULL if out of range. */
 const char *sl_hostset_pattern(const sl_hostset_t *s, int i);
+/* Number of patterns in the set. */
+size_t sl_hostset_count(const sl_hostset_t *s);
 
 #endif

@@ -1,0 +1,470 @@
+/* The sluice config schema (one table entry per key) and the loaders. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config/schema.h"
+#include "config/values.h"
+
+/* Bigger than any sane policy, small enough that a wrong path (a log file, a
+ * device) fails fast instead of being read into memory. */
+#define SL_CONFIG_MAX_FILE (4u * 1024 * 1024)
+
+#define KIB 1024ull
+#define MIB (1024ull * KIB)
+#define SEC 1000ull
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
+
+/* ---- listen ------------------------------------------------------------ */
+
+static bool listen_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_listen_cfg_t *l = elem;
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    char host[SL_CFG_HOST_MAX];
+    const char *why = sl_cfg_parse_listen(v, host, &l->port);
+    if (why != NULL) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    l->host = sl_cfg_strdup(sl_view(host, strlen(host)));
+    return true;
+}
+
+static void listen_free(void *elem)
+{
+    free(((sl_listen_cfg_t *)elem)->host);
+}
+
+static const char *listen_key(const void *elem, char *buf, size_t cap)
+{
+    const sl_listen_cfg_t *l = elem;
+    snprintf(buf, cap, strchr(l->host, ':') ? "[%s]:%u" : "%s:%u", l->host, (unsigned)l->port);
+    return buf;
+}
+
+static const sl_cfg_list_t listen_list = {
+    .elem_size = sizeof(sl_listen_cfg_t),
+    .elem_parse = listen_elem,
+    .elem_release = listen_free,
+    .elem_key = listen_key,
+    .min_items = 1,
+    .max_items = 64,
+    .single_ok = true,
+};
+
+/* ---- routes ------------------------------------------------------------ */
+
+static void route_to_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
+                           char *base)
+{
+    sl_route_cfg_t *r = (sl_route_cfg_t *)base;
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return;
+    char host[SL_CFG_HOST_MAX];
+    uint16_t port;
+    const char *why = sl_cfg_parse_target(v, host, &port);
+    if (why != NULL) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return;
+    }
+    free(r->to_host);
+    r->to_host = sl_cfg_strdup(sl_view(host, strlen(host)));
+    r->to_port = port;
+}
+
+static void route_to_release(const sl_cfg_field_t *f, char *base)
+{
+    sl_route_cfg_t *r = (sl_route_cfg_t *)base;
+    free(r->to_host);
+    r->to_host = NULL;
+}
+
+static const sl_cfg_type_t route_to_type = {"an address (host:port or host)", route_to_parse,
+                                            route_to_release};
+
+static const sl_cfg_field_t route_fields[] = {
+    {.key = "host",
+     .type = &sl_cfg_type_hostglob,
+     SL_CFG_AT(sl_route_cfg_t, host),
+     .flags = SL_CFG_REQUIRED,
+     .example = "host: api.internal.example"},
+    {.key = "to",
+     .type = &route_to_type,
+     SL_CFG_AT(sl_route_cfg_t, to_host),
+     .flags = SL_CFG_REQUIRED,
+     .example = "to: \"10.0.0.5:9000\""},
+};
+static const sl_cfg_table_t route_table = {"route", route_fields,
+                                           sizeof route_fields / sizeof *route_fields};
+
+static const char *route_key(const void *elem, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    return ((const sl_route_cfg_t *)elem)->host;
+}
+
+static const sl_cfg_list_t route_list = {
+    .elem_size = sizeof(sl_route_cfg_t),
+    .map = &route_table,
+    .elem_key = route_key,
+    .max_items = 10000,
+};
+
+/* ---- policy ------------------------------------------------------------ */
+
+static const sl_cfg_list_t hostglob_list = {
+    .elem_size = sizeof(char *),
+    .elem_parse = sl_cfg_elem_hostglob,
+    .elem_release = sl_cfg_elem_free_str,
+    .elem_key = sl_cfg_elem_key_str,
+    .max_items = 100000,
+    .single_ok = false,
+};
+
+static const sl_cfg_field_t policy_fields[] = {
+    {.key = "allow",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, policy.allow, policy.n_allow),
+     .sub = &hostglob_list,
+     .example = "allow: [\"api.example.com\", \"*.github.com\"]"},
+    {.key = "deny",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, policy.deny, policy.n_deny),
+     .sub = &hostglob_list,
+     .example = "deny: [\"*.pastebin.com\"]"},
+    {.key = "allow_private",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, policy.allow_private),
+     .example = "allow_private: false"},
+};
+
+/* ---- limits and timeouts ----------------------------------------------- */
+
+static const sl_cfg_field_t limits_fields[] = {
+    {.key = "max_head_bytes",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, limits.max_head_bytes),
+     .min = 1 * KIB,
+     .max = 16 * MIB,
+     .example = "max_head_bytes: 32KiB"},
+    {.key = "max_headers",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, limits.max_headers),
+     .min = 1,
+     .max = 10000,
+     .example = "max_headers: 100"},
+    {.key = "max_connections",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, limits.max_connections),
+     .min = 1,
+     .max = 1000000,
+     .example = "max_connections: 10000"},
+};
+
+#define TIMEOUT(name, lo, hi, ex)                                                                  \
+    {                                                                                              \
+        .key = #name, .type = &sl_cfg_type_duration, SL_CFG_AT(sl_config_t, timeouts.name),        \
+        .min = (lo), .max = (hi), .example = #name ": " ex                                         \
+    }
+
+static const sl_cfg_field_t timeouts_fields[] = {
+    TIMEOUT(header_read, 100, 1 * HOUR, "10s"),
+    TIMEOUT(idle, 100, 24 * HOUR, "60s"),
+    TIMEOUT(connect, 100, 1 * HOUR, "10s"),
+    TIMEOUT(response_head, 100, 24 * HOUR, "60s"),
+    TIMEOUT(io_idle, 100, 24 * HOUR, "300s"),
+    TIMEOUT(upstream_idle, 0, 1 * HOUR, "30s"), /* 0 = never reuse upstream connections */
+    TIMEOUT(drain, 0, 1 * HOUR, "30s"),         /* 0 = close at once on SIGTERM */
+};
+
+/* ---- top level --------------------------------------------------------- */
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const char *check_audit_path(sl_view_t v)
+{
+    if (memchr(v.p, '\n', v.n) != NULL || memchr(v.p, '\r', v.n) != NULL)
+        return "contains a line break; write a file path, \"-\" or \"off\"";
+    return NULL;
+}
+
+static const sl_cfg_field_t log_fields[] = {
+    {.key = "level",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_config_t, log_level),
+     .sub = log_levels,
+     .example = "level: info"},
+};
+
+static const sl_cfg_field_t audit_fields[] = {
+    {.key = "path",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, audit_path),
+     .check = check_audit_path,
+     .example = "path: /var/log/sluice/audit.jsonl"},
+};
+
+#define TABLE(name, fields)                                                                        \
+    {                                                                                              \
+        name, fields, sizeof fields / sizeof *fields                                               \
+    }
+static const sl_cfg_table_t log_table = TABLE("log", log_fields);
+static const sl_cfg_table_t audit_table = TABLE("audit", audit_fields);
+static const sl_cfg_table_t limits_table = TABLE("limits", limits_fields);
+static const sl_cfg_table_t timeouts_table = TABLE("timeouts", timeouts_fields);
+static const sl_cfg_table_t policy_table = TABLE("policy", policy_fields);
+
+/* Nested sections fill the same sl_config_t, so their fields carry offsets
+ * from the root and the section itself sits at offset 0. */
+static const sl_cfg_field_t root_fields[] = {
+    {.key = "listen",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, listen, n_listen),
+     .sub = &listen_list,
+     .example = "listen: [\"127.0.0.1:8888\"]"},
+    {.key = "workers",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, workers),
+     .max = 64,
+     .example = "workers: 0"},
+    {.key = "log", .type = &sl_cfg_type_map, .sub = &log_table, .example = "log: { level: info }"},
+    {.key = "audit",
+     .type = &sl_cfg_type_map,
+     .sub = &audit_table,
+     .example = "audit: { path: \"-\" }"},
+    {.key = "watch",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, watch),
+     .example = "watch: true"},
+    {.key = "limits",
+     .type = &sl_cfg_type_map,
+     .sub = &limits_table,
+     .example = "limits: { max_headers: 100 }"},
+    {.key = "timeouts",
+     .type = &sl_cfg_type_map,
+     .sub = &timeouts_table,
+     .example = "timeouts: { connect: 10s }"},
+    {.key = "policy",
+     .type = &sl_cfg_type_map,
+     .sub = &policy_table,
+     .example = "policy: { allow: [\"api.example.com\"] }"},
+    {.key = "routes",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
+     .sub = &route_list,
+     .example = "routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]"},
+};
+static const sl_cfg_table_t root_table = TABLE("", root_fields);
+
+/* ---- loading ----------------------------------------------------------- */
+
+/* Line and column (0-based) of a byte offset, for reader errors that carry
+ * only an offset. */
+static yaml_mark_t mark_of_offset(const char *text, size_t n, size_t off)
+{
+    yaml_mark_t m = {0};
+    for (size_t i = 0; i < off && i < n; i++) {
+        if (text[i] == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+            m.column++;
+        }
+    }
+    m.index = off;
+    return m;
+}
+
+static void syntax_error(sl_cfg_ctx_t *ctx, const yaml_parser_t *p, const char *text, size_t n)
+{
+    if (p->error == YAML_READER_ERROR) {
+        yaml_mark_t m = mark_of_offset(text, n, p->problem_offset);
+        sl_cfg_error_at(ctx, &m, "not valid UTF-8 text (%s); save the file as UTF-8",
+                        p->problem ? p->problem : "unreadable byte");
+        return;
+    }
+    if (p->error == YAML_MEMORY_ERROR) {
+        sl_cfg_error_at(ctx, NULL, "out of memory parsing YAML; is this really a config file?");
+        return;
+    }
+    sl_cfg_error_at(ctx, &p->problem_mark, "YAML syntax error: %s%s%s; fix the syntax here",
+                    p->problem ? p->problem : "malformed document", p->context ? " " : "",
+                    p->context ? p->context : "");
+}
+
+/* Refuse what the document loader would accept but a config must not have:
+ * aliases (a billion-laughs expansion, or a node reused in two places) and a
+ * second document. Returns false after reporting. */
+static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        sl_cfg_error_at(ctx, NULL, "cannot start the YAML parser (out of memory)");
+        return false;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
+    unsigned before = ctx->n_errors;
+    int docs = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(ctx, &p, text, n);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        if (type == YAML_ALIAS_EVENT)
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "YAML aliases (*name) are not supported; write the value out");
+        else if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1)
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "a second YAML document; keep one document per config file");
+        yaml_event_delete(&ev);
+        if (type == YAML_STREAM_END_EVENT || ctx->n_errors > SL_CFG_MAX_ERRORS)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return ctx->n_errors == before;
+}
+
+/* Overlay the YAML text onto cfg. Returns the number of problems found. */
+static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const char *name,
+                          sl_buf_t *err)
+{
+    sl_cfg_ctx_t ctx = {.name = name, .err = err};
+    if (!prescan(&ctx, text, n))
+        return ctx.n_errors;
+    yaml_parser_t p;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p)) {
+        sl_cfg_error_at(&ctx, NULL, "cannot start the YAML parser (out of memory)");
+        return ctx.n_errors;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
+    if (!yaml_parser_load(&p, &doc)) {
+        syntax_error(&ctx, &p, text, n);
+        goto out_parser;
+    }
+    ctx.doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    /* An empty file is all defaults. */
+    if (root != NULL && !sl_cfg_is_null(root) && root->type != YAML_MAPPING_NODE)
+        sl_cfg_error(&ctx, root,
+                     "the top level must be a mapping of keys (listen:, policy:, ...); "
+                     "see docs/configuration.md");
+    else
+        sl_cfg_parse_table(&ctx, root, &root_table, (char *)cfg);
+    yaml_document_delete(&doc);
+out_parser:
+    yaml_parser_delete(&p);
+    return ctx.n_errors;
+}
+
+static sl_config_t *new_default(void)
+{
+    sl_config_t *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL) {
+        fputs("sluice: out of memory loading the config\n", stderr);
+        abort();
+    }
+    sl_buf_t err = {0};
+    if (load_into(cfg, sl_config_default_yaml, strlen(sl_config_default_yaml), "<built-in default>",
+                  &err) != 0) {
+        /* A broken built-in default is a build defect; the unit tests catch it. */
+        fprintf(stderr, "sluice: built-in default config is invalid:\n%s", sl_buf_cstr(&err));
+        abort();
+    }
+    sl_buf_free(&err);
+    return cfg;
+}
+
+sl_config_t *sl_config_default(void)
+{
+    return new_default();
+}
+
+sl_config_t *sl_config_load_string(const char *yaml, size_t n, const char *name, sl_buf_t *err)
+{
+    sl_config_t *cfg = new_default();
+    if (load_into(cfg, yaml, n, name, err) != 0) {
+        sl_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static bool read_all(FILE *f, sl_buf_t *out, const char *name, sl_buf_t *err)
+{
+    char chunk[16384];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (out->n + got > SL_CONFIG_MAX_FILE) {
+            sl_buf_appendf(err, "%s: larger than %u MiB; is this really a config file?\n", name,
+                           SL_CONFIG_MAX_FILE / (1024 * 1024));
+            return false;
+        }
+        sl_buf_append(out, chunk, got);
+    }
+    if (ferror(f)) {
+        sl_buf_appendf(err, "%s: cannot read: %s; check the path and permissions\n", name,
+                       strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+sl_config_t *sl_config_load_file(const char *path, sl_buf_t *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        sl_buf_appendf(err, "%s: cannot open: %s; check the path and permissions\n", path,
+                       strerror(errno));
+        return NULL;
+    }
+    sl_buf_t text = {0};
+    bool ok = read_all(f, &text, name, err);
+    if (!is_stdin)
+        fclose(f);
+    sl_config_t *cfg = NULL;
+    if (ok)
+        cfg = sl_config_load_string(text.p ? text.p : "", text.n, name, err);
+    sl_buf_free(&text);
+    if (cfg != NULL)
+        cfg->path = sl_cfg_strdup(sl_view(path, strlen(path)));
+    return cfg;
+}
+
+void sl_config_summary(const sl_config_t *cfg, sl_buf_t *out)
+{
+    char key[SL_CFG_HOST_MAX + 16];
+    sl_buf_appendf(out, "%zu listener%s (", cfg->n_listen, cfg->n_listen == 1 ? "" : "s");
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        sl_buf_appendf(out, "%s%s", i ? ", " : "", listen_key(&cfg->listen[i], key, sizeof key));
+    sl_buf_appendf(out, "), %zu route%s, %zu allow, %zu deny, private addresses %s, workers ",
+                   cfg->n_routes, cfg->n_routes == 1 ? "" : "s", cfg->policy.n_allow,
+                   cfg->policy.n_deny, cfg->policy.allow_private ? "allowed" : "refused");
+    if (cfg->workers == 0)
+        sl_buf_append_str(out, "auto");
+    else
+        sl_buf_appendf(out, "%u", cfg->workers);
+}
+
+void sl_config_free(sl_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    sl_cfg_release_table(&root_table, (char *)cfg);
+    free(cfg->path);
+    free(cfg);
+}

@@ -1,0 +1,62 @@
+/* Policy snapshots: an immutable, refcounted view of the config that every
+ * request is decided against. A reload builds a new snapshot and swaps it in;
+ * requests in flight keep the one they started with. */
+#ifndef SLUICE_POLICY_POLICY_H
+#define SLUICE_POLICY_POLICY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "net/ipaddr.h"
+#include "policy/hostglob.h"
+
+typedef struct sl_policy {
+    atomic_long refs;       /* owners: workers and in-flight exchanges */
+    uint64_t generation;    /* increases with every reload */
+    sl_config_t *cfg;       /* owned */
+    sl_hostset_t *allow;    /* NULL when the allow list is empty (all allowed) */
+    sl_hostset_t *deny;     /* NULL when empty */
+    sl_hostset_t *routes;   /* route host patterns, index = cfg->routes index */
+    sl_ip_t *self;          /* the gateway's own listening addresses */
+    uint16_t *self_ports;
+    size_t n_self;
+} sl_policy_t;
+
+/* A decision with the rule that made it. */
+typedef struct sl_verdict {
+    bool blocked;
+    const char *rule;    /* static rule id, e.g. "policy.deny", NULL if allowed */
+    const char *scanner; /* static: "policy", "ssrf", "url" */
+    char reason[256];    /* human-readable, never contains secret values */
+} sl_verdict_t;
+
+/* What the target check found out about a request's destination. */
+typedef struct sl_target {
+    char host[256];               /* normalised host name or IP text */
+    uint16_t port;
+    bool is_literal;              /* host is an IP literal (any spelling) */
+    sl_ip_t literal;              /* valid when is_literal */
+    const sl_route_cfg_t *route;  /* operator route, or NULL */
+} sl_target_t;
+
+/* Build a snapshot that takes ownership of `cfg`. Returns NULL with a message
+ * in `err` if the config cannot be compiled (cfg is then freed). */
+sl_policy_t *sl_policy_new(sl_config_t *cfg, uint64_t generation, sl_buf_t *err);
+sl_policy_t *sl_policy_ref(sl_policy_t *p);
+void sl_policy_unref(sl_policy_t *p);
+
+/* Decide on a destination before any DNS lookup: host syntax, IP literal
+ * spellings, deny and allow lists, routes, SSRF ranges for literals. Fills
+ * `t` (even when blocked, as far as it got). */
+void sl_policy_check_target(const sl_policy_t *p, sl_view_t host, uint16_t port, sl_target_t *t,
+                            sl_verdict_t *v);
+
+/* Decide on one address a name resolved to (or a route's address). Routed
+ * targets may be private; DNS answers may not (unless allow_private). The
+ * gateway's own listeners are never a valid destination. */
+void sl_policy_check_address(const sl_policy_t *p, const sl_target_t *t, const sl_ip_t *ip,
+                             uint16_t port, sl_verdict_t *v);
+
+#endif

@@ -104,10 +104,13 @@ def test_slow_response_body_not_cut_by_idle_timeout(sluice_factory):
 
 def test_max_connections(sluice_factory, upstream):
     s = sluice_factory({"limits": {"max_connections": 4}})
-    held = [RawConn(s.port, timeout=3) for _ in range(4)]
+    time.sleep(0.3)  # let sluice reap the readiness probe's connection
+    held = []
     try:
-        # prove the 4 are established and counted (one request each)
-        for c in held:
+        # establish 4 connections, each proven counted by a served request
+        for _ in range(4):
+            c = RawConn(s.port, timeout=3)
+            held.append(c)
             c.send(request_bytes("GET", U + "/fixed?n=1", [("Host", "upstream.test")]))
             assert c.read_response().status == 200
         before = len(upstream.snapshot()["requests"])

@@ -25,6 +25,13 @@ Endpoints (path before '?'; query parameters in brackets):
   /malformed [kind]          a broken response (garbage, badstatus, cl_te,
                              dup_cl, bad_chunk, truncated)
   /hop                       a response carrying hop-by-hop headers
+  /truncated [n=1000, send=500]
+                             announces Content-Length n, sends `send` bytes, closes
+  /bighead [size=40000]      a response head of about `size` bytes
+  /connclose                 answers with Connection: close, then closes
+  any endpoint [close_after=S]
+                             after answering, silently close the connection S
+                             seconds later (a keep-alive the server drops)
   /expect-417                answers 417 to Expect: 100-continue, never reads body
 HEAD on any endpoint sends the GET headers without a body.
 Every response carries X-Upstream-Conn (connection number, from 1).
@@ -175,6 +182,7 @@ class Upstream:
         self.bytes_received = 0
         self.conn_bytes = {}  # conn_id -> bytearray (first 64 KiB)
         self.stream_sent = {}  # conn_id -> bytes written by /stream so far
+        self.closed_at = {}  # conn_id -> monotonic time the connection ended
         self.stopping = threading.Event()
         self.live = set()
         self.errors = []
@@ -266,6 +274,10 @@ class Upstream:
                 keep = self._respond(conn, req)
                 if not keep:
                     return
+                close_after = parse_qs(urlsplit(req.target).query).get("close_after")
+                if close_after:
+                    time.sleep(float(close_after[-1]))
+                    return
         except (EOFError, ConnectionError, socket.timeout, OSError):
             return
         except BadRequest as e:
@@ -277,6 +289,7 @@ class Upstream:
         finally:
             with self.lock:
                 self.live.discard(conn)
+                self.closed_at[conn_id] = time.monotonic()
             try:
                 conn.close()
             except OSError:
@@ -499,6 +512,21 @@ class Upstream:
                 "nul": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
             }[kind]
             conn.sendall(raw)
+            return False
+        elif path == "/truncated":
+            n = int(q.get("n", 1000))
+            send_head(200, [("Content-Length", str(n))])
+            if not head_only:
+                conn.sendall(pattern_bytes(int(q.get("send", 500))))
+            time.sleep(0.1)
+            return False
+        elif path == "/bighead":
+            size = int(q.get("size", 40000))
+            hdrs = [("X-Filler-%d" % i, "f" * 990) for i in range(size // 1000)]
+            send_fixed(200, b"big", hdrs)
+        elif path == "/connclose":
+            keep = False
+            send_fixed(200, b"bye")
             return False
         elif path == "/hop":
             send_fixed(200, b"hop", [("Connection", "X-Resp-Hop"), ("X-Resp-Hop", "must-not-pass"),

@@ -24,6 +24,7 @@ from helpers import clean_env  # noqa: E402
 from upstream import Upstream  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
 
 
 def sluice_bin():
@@ -259,8 +260,19 @@ def sluice_factory(tmp_path, upstream):
         return s
 
     yield start
+    problems = []
     for s in started:
-        s.stop()
+        rc = s.stop()
+        err = s.stderr()
+        if rc not in (0, None):
+            problems.append("%s exited with %s after SIGTERM" % (s.config_path.name, rc))
+        for marker in SANITIZER_MARKERS:
+            if marker in err:
+                i = err.index(marker)
+                problems.append("%s: sanitizer report in stderr:\n%s" % (s.stderr_path.name, err[max(0, i - 200): i + 3000]))
+                break
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

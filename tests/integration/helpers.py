@@ -200,6 +200,11 @@ def request_bytes(method, target, headers=(), body=b"", version="HTTP/1.1"):
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def slow_factor():
+    """Latency thresholds are multiplied by this (2 under SLUICE_SLOW=1, e.g. ASan builds)."""
+    return 2.0 if os.environ.get("SLUICE_SLOW") else 1.0
+
+
 def sha256(b):
     return hashlib.sha256(b).hexdigest()
 

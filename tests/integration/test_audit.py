@@ -130,3 +130,19 @@ def test_audit_to_stdout(sluice_factory):
     s.stop()
     out = [ln for ln in s.stdout_path.read_text().splitlines() if ln.startswith("{")]
     assert len(out) == 1, out
+
+
+def test_audit_line_for_bad_request(proxy, upstream):
+    with RawConn(proxy.port) as c:
+        c.send(b"POST http://upstream.test/x HTTP/1.1\r\nHost: upstream.test\r\n"
+               b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+        r = c.read_response()
+        assert r.status == 400
+    lines = proxy.audit(1)
+    assert len(lines) == 1, lines
+    ev = lines[0]
+    assert ev["status"] == 400
+    assert ev["verdict"] in ("block", "error")
+    assert ev["upstream"] is None
+    if "request_id" in r.json():
+        assert ev["request_id"] == r.json()["request_id"]

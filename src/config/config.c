@@ -13,6 +13,8 @@
 /* Bigger than any sane policy, small enough that a wrong path (a log file, a
  * device) fails fast instead of being read into memory. */
 #define SL_CONFIG_MAX_FILE (4u * 1024 * 1024)
+/* Deepest collection nesting accepted; the schema itself needs about 4. */
+#define SL_CONFIG_MAX_DEPTH 64
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
@@ -52,6 +54,7 @@ static const char *listen_key(const void *elem, char *buf, size_t cap)
 
 static const sl_cfg_list_t listen_list = {
     .elem_size = sizeof(sl_listen_cfg_t),
+    .elem_expect = "an address like \"127.0.0.1:8888\"",
     .elem_parse = listen_elem,
     .elem_release = listen_free,
     .elem_key = listen_key,
@@ -59,6 +62,17 @@ static const sl_cfg_list_t listen_list = {
     .max_items = 64,
     .single_ok = true,
 };
+
+/* A file path: one line, not empty. */
+static const char *check_path(sl_view_t v)
+{
+    if (v.n == 0)
+        return "is empty; write a file path";
+    if (memchr(v.p, '\n', v.n) != NULL || memchr(v.p, '\r', v.n) != NULL ||
+        memchr(v.p, '\0', v.n) != NULL)
+        return "contains a line break or NUL; write a file path";
+    return NULL;
+}
 
 /* ---- routes ------------------------------------------------------------ */
 
@@ -102,6 +116,11 @@ static const sl_cfg_field_t route_fields[] = {
      SL_CFG_AT(sl_route_cfg_t, to_host),
      .flags = SL_CFG_REQUIRED,
      .example = "to: \"10.0.0.5:9000\""},
+    {.key = "ca_file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_route_cfg_t, ca_file),
+     .check = check_path,
+     .example = "ca_file: /etc/sluice/internal-ca.pem"},
 };
 static const sl_cfg_table_t route_table = {"route", route_fields,
                                            sizeof route_fields / sizeof *route_fields};
@@ -115,6 +134,7 @@ static const char *route_key(const void *elem, char *buf, size_t cap)
 
 static const sl_cfg_list_t route_list = {
     .elem_size = sizeof(sl_route_cfg_t),
+    .elem_expect = "a mapping with host: and to:",
     .map = &route_table,
     .elem_key = route_key,
     .max_items = 10000,
@@ -124,6 +144,7 @@ static const sl_cfg_list_t route_list = {
 
 static const sl_cfg_list_t hostglob_list = {
     .elem_size = sizeof(char *),
+    .elem_expect = "a host pattern",
     .elem_parse = sl_cfg_elem_hostglob,
     .elem_release = sl_cfg_elem_free_str,
     .elem_key = sl_cfg_elem_key_str,
@@ -224,6 +245,45 @@ static const sl_cfg_table_t limits_table = TABLE("limits", limits_fields);
 static const sl_cfg_table_t timeouts_table = TABLE("timeouts", timeouts_fields);
 static const sl_cfg_table_t policy_table = TABLE("policy", policy_fields);
 
+static const sl_cfg_field_t tls_fields[] = {
+    {.key = "intercept",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, tls.intercept),
+     .example = "intercept: true"},
+    {.key = "ca_cert",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_cert),
+     .check = check_path,
+     .example = "ca_cert: /etc/sluice/ca.pem"},
+    {.key = "ca_key",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_key),
+     .check = check_path,
+     .example = "ca_key: /etc/sluice/ca.key"},
+    {.key = "ca_out",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.ca_out),
+     .check = check_path,
+     .example = "ca_out: /run/sluice/ca.pem"},
+    {.key = "passthrough",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, tls.passthrough, tls.n_passthrough),
+     .sub = &hostglob_list,
+     .example = "passthrough: [\"*.apple.com\"]"},
+    {.key = "upstream_ca_file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_config_t, tls.upstream_ca_file),
+     .check = check_path,
+     .example = "upstream_ca_file: /etc/sluice/extra-roots.pem"},
+    {.key = "leaf_lifetime",
+     .type = &sl_cfg_type_duration,
+     SL_CFG_AT(sl_config_t, tls.leaf_lifetime),
+     .min = 5 * 60 * 1000,
+     .max = 30 * 24 * HOUR,
+     .example = "leaf_lifetime: 24h"},
+};
+static const sl_cfg_table_t tls_table = TABLE("tls", tls_fields);
+
 /* Nested sections fill the same sl_config_t, so their fields carry offsets
  * from the root and the section itself sits at offset 0. */
 static const sl_cfg_field_t root_fields[] = {
@@ -263,6 +323,10 @@ static const sl_cfg_field_t root_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
      .sub = &route_list,
      .example = "routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]"},
+    {.key = "tls",
+     .type = &sl_cfg_type_map,
+     .sub = &tls_table,
+     .example = "tls: { intercept: true, ca_out: /run/sluice/ca.pem }"},
 };
 static const sl_cfg_table_t root_table = TABLE("", root_fields);
 
@@ -303,8 +367,10 @@ static void syntax_error(sl_cfg_ctx_t *ctx, const yaml_parser_t *p, const char *
 }
 
 /* Refuse what the document loader would accept but a config must not have:
- * aliases (a billion-laughs expansion, or a node reused in two places) and a
- * second document. Returns false after reporting. */
+ * aliases (a billion-laughs expansion, or a node reused in two places),
+ * explicit tags (the schema, not the file, decides types), a second document, and deep nesting
+ * (libyaml's scanner is quadratic in flow depth: 20000 '[' take seconds). Stopping the event stream
+ * at the depth limit bounds the work before libyaml gets deep. Returns false after reporting. */
 static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
 {
     yaml_parser_t p;
@@ -314,7 +380,7 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
     unsigned before = ctx->n_errors;
-    int docs = 0;
+    int docs = 0, depth = 0;
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&p, &ev)) {
@@ -322,12 +388,28 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
             break;
         }
         yaml_event_type_t type = ev.type;
-        if (type == YAML_ALIAS_EVENT)
+        const yaml_char_t *tag = type == YAML_SCALAR_EVENT           ? ev.data.scalar.tag
+                                 : type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
+                                 : type == YAML_MAPPING_START_EVENT  ? ev.data.mapping_start.tag
+                                                                     : NULL;
+        if (tag != NULL)
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "YAML tags (!name) are not supported; write the plain value");
+        else if (type == YAML_ALIAS_EVENT)
             sl_cfg_error_at(ctx, &ev.start_mark,
                             "YAML aliases (*name) are not supported; write the value out");
         else if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1)
             sl_cfg_error_at(ctx, &ev.start_mark,
                             "a second YAML document; keep one document per config file");
+        else if ((type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) &&
+                 ++depth > SL_CONFIG_MAX_DEPTH) {
+            sl_cfg_error_at(ctx, &ev.start_mark,
+                            "nested more than %d levels deep; a sluice config never needs that",
+                            SL_CONFIG_MAX_DEPTH);
+            yaml_event_delete(&ev);
+            break;
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+            depth--;
         yaml_event_delete(&ev);
         if (type == YAML_STREAM_END_EVENT || ctx->n_errors > SL_CFG_MAX_ERRORS)
             break;

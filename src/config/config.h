@@ -26,6 +26,7 @@ typedef struct sl_route_cfg {
     char *host;       /* host glob, lowercased (see policy/hostglob.h) */
     char *to_host;    /* numeric address or DNS name */
     uint16_t to_port; /* 0 = keep the request's port */
+    char *ca_file;    /* extra PEM bundle trusted for this route's upstream TLS, or NULL */
 } sl_route_cfg_t;
 
 typedef struct sl_config {
@@ -65,6 +66,17 @@ typedef struct sl_config {
 
     sl_route_cfg_t *routes;
     size_t n_routes;
+
+    struct {
+        bool intercept;          /* decrypt CONNECT tunnels that carry TLS (default true) */
+        char *ca_cert;           /* PEM CA certificate to load; NULL = ephemeral CA per start */
+        char *ca_key;            /* its private key (file mode 0600 or stricter) */
+        char *ca_out;            /* where to write the CA certificate for sandboxes, or NULL */
+        char **passthrough;      /* host globs tunnelled without interception */
+        size_t n_passthrough;
+        char *upstream_ca_file;  /* PEM bundle trusted for upstreams besides the system store */
+        uint64_t leaf_lifetime;  /* minted leaf validity in ms (default 24 h) */
+    } tls;
 } sl_config_t;
 
 /* Load and validate a YAML file. On failure returns NULL and appends one line

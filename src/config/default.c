@@ -38,4 +38,13 @@ const char sl_config_default_yaml[] =
     "                            # addresses are refused unless routed below\n"
     "\n"
     "# Operator routes to private services; none by default.\n"
-    "routes: []\n";
+    "routes: []\n"
+    "\n"
+    "# TLS interception of CONNECT tunnels. A CA is generated at every start; its\n"
+    "# private key stays in memory and only the certificate is written, for the\n"
+    "# sandbox's trust store. Hosts in passthrough are tunnelled untouched.\n"
+    "tls:\n"
+    "  intercept: true\n"
+    "  ca_out: /tmp/sluice-ca.pem\n"
+    "  passthrough: []\n"
+    "  leaf_lifetime: 24h\n";

@@ -413,7 +413,7 @@ static void list_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_
         return;
     }
     if (L->max_items != 0 && n > L->max_items) {
-        sl_cfg_error(ctx, node, "%zu entries, more than the limit of %zu; split or merge them", n,
+        sl_cfg_error(ctx, node, "%zu entries, more than the limit of %zu; remove some", n,
                      L->max_items);
         return;
     }
@@ -433,7 +433,7 @@ static void list_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_
             if (en->type != YAML_MAPPING_NODE) {
                 char got_s[128];
                 describe(en, NULL, got_s, sizeof got_s);
-                sl_cfg_error(ctx, en, "expected a mapping, got %s; write e.g. `%s`", got_s,
+                sl_cfg_error(ctx, en, "expected %s, got %s; write e.g. `%s`", L->elem_expect, got_s,
                              f->example);
                 eok = false;
             } else {
@@ -446,7 +446,7 @@ static void list_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_
         } else if (en->type != YAML_SCALAR_NODE) {
             char got_s[128];
             describe(en, NULL, got_s, sizeof got_s);
-            sl_cfg_error(ctx, en, "expected %s, got %s; write e.g. `%s`", f->type->expect, got_s,
+            sl_cfg_error(ctx, en, "expected %s, got %s; write e.g. `%s`", L->elem_expect, got_s,
                          f->example);
             eok = false;
         } else {
@@ -684,13 +684,8 @@ const sl_cfg_type_t sl_cfg_type_string = {"a string", string_parse, str_release}
 bool sl_cfg_elem_hostglob(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
 {
     sl_view_t v;
-    if (!sl_cfg_scalar(node, &v) || sl_cfg_is_null(node)) {
-        char got[128];
-        describe(node, f, got, sizeof got);
-        sl_cfg_error(ctx, node, "expected a host pattern, got %s; write e.g. `%s`", got,
-                     f->example);
+    if (!want_scalar(ctx, node, f, false, &v))
         return false;
-    }
     char out[SL_CFG_HOST_MAX];
     const char *why = sl_cfg_check_hostglob(v, out);
     if (why != NULL) {

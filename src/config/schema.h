@@ -56,7 +56,8 @@ typedef struct sl_cfg_table {
 /* Shape of a list value (sl_cfg_type_list): an array of elem_size elements at
  * field.off, its length (size_t) at field.off_n. */
 typedef struct sl_cfg_list {
-    size_t elem_size; /* bytes per element */
+    size_t elem_size;        /* bytes per element */
+    const char *elem_expect; /* what one element must be ("a host pattern") */
     /* Scalar elements: parse `node` into the zeroed `elem`; true on success
      * (false after reporting). NULL when elements are mappings. */
     bool (*elem_parse)(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem);

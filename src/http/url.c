@@ -4,7 +4,7 @@
 #include <sys/socket.h>
 #include "net/ipaddr.h"
 
-#define HOST_MAX 253
+#define HOST_MAX SL_HOST_MAX
 #define LABEL_MAX 63
 
 static bool is_alpha(char c)
@@ -113,6 +113,8 @@ static int check_name(const char *p, size_t n)
 static int check_ipv6(const char *p, size_t n)
 {
     size_t alen = n;
+    if (n > HOST_MAX)
+        return SL_URL_TOO_LONG;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '%') {
             alen = i;
@@ -197,8 +199,12 @@ static int check_userinfo(const char *p, size_t n)
     return SL_URL_OK;
 }
 
-static int check_target_bytes(const char *p, size_t n)
+/* What both target forms start with: a clean result, then the byte scan. */
+static int begin_target(const char *p, size_t n, sl_url_t *out)
 {
+    memset(out, 0, sizeof(*out));
+    if (p == NULL || n == 0)
+        return SL_URL_EMPTY;
     for (size_t i = 0; i < n; i++)
         if (is_forbidden((unsigned char)p[i]))
             return SL_URL_BAD_CHAR;
@@ -208,10 +214,7 @@ static int check_target_bytes(const char *p, size_t n)
 int sl_url_parse_absolute(const char *p, size_t n, sl_url_t *out)
 {
     int rc;
-    memset(out, 0, sizeof(*out));
-    if (p == NULL || n == 0)
-        return SL_URL_EMPTY;
-    if ((rc = check_target_bytes(p, n)) != SL_URL_OK)
+    if ((rc = begin_target(p, n, out)) != SL_URL_OK)
         return rc;
 
     size_t i = 0;
@@ -274,10 +277,7 @@ int sl_url_parse_absolute(const char *p, size_t n, sl_url_t *out)
 int sl_url_parse_authority(const char *p, size_t n, sl_url_t *out)
 {
     int rc;
-    memset(out, 0, sizeof(*out));
-    if (p == NULL || n == 0)
-        return SL_URL_EMPTY;
-    if ((rc = check_target_bytes(p, n)) != SL_URL_OK)
+    if ((rc = begin_target(p, n, out)) != SL_URL_OK)
         return rc;
     /* RFC 9112: authority-form is uri-host ":" port, nothing else. */
     for (size_t i = 0; i < n; i++) {
@@ -308,7 +308,7 @@ int sl_host_normalize(sl_view_t host, char *out, size_t outcap)
     }
     if (bracketed || memchr(p, ':', n) != NULL) {
         /* IPv6 with an optional zone, "%eth0" or the URL's "%25eth0". */
-        if (sl_ip_parse_literal(p, n, &ip) != 1 || ip.family != AF_INET6)
+        if (n > HOST_MAX || sl_ip_parse_literal(p, n, &ip) != 1 || ip.family != AF_INET6)
             return -1;
     } else {
         if (check_name(p, n) != SL_URL_OK)

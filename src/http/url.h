@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include "core/view.h"
 
+/* Longest host any parser here accepts, IPv6 zone ids included: a buffer of
+ * SL_HOST_MAX + 1 bytes always holds a normalised host. */
+#define SL_HOST_MAX 253
+
 typedef struct sl_url {
     sl_view_t scheme;   /* "http" or "https" as written (compare case-insensitively) */
     sl_view_t userinfo; /* before '@', empty if none */

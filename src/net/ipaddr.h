@@ -66,7 +66,8 @@ bool sl_ip_embedded_v4(const sl_ip_t *ip, sl_ip_t *v4);
  * 2001:db8::/32, "discard" 100::/64. IPv6 forms that embed an IPv4 address
  * (mapped, SIIT, compatible, NAT64 incl. 64:ff9b:1::/48 local-use, 6to4,
  * Teredo client) get the embedded address's name; for 64:ff9b:1::/48 not in
- * /96 layout, every RFC 6052 layout is judged and any special one counts. */
+ * /96 layout, every RFC 6052 layout is judged and any special one counts.
+ * A family other than AF_INET/AF_INET6 is "unknown-family" (never public). */
 const char *sl_ip_special_range(const sl_ip_t *ip);
 
 /* Convert from/to a sockaddr (port in host order). */

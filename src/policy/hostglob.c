@@ -192,8 +192,9 @@ typedef struct table {
 
 typedef struct glob {
     const char *pat; /* lowercase, no trailing dot */
-    size_t n;
-    int idx;
+    size_t n;        /* pattern length */
+    int idx;         /* pattern index */
+    int next;        /* next glob (position in globs) with the same tail, or -1 */
 } glob_t;
 
 typedef struct ipent {
@@ -208,7 +209,9 @@ struct sl_hostset {
     int star;       /* index of the first "*", or -1 */
     table_t exact;  /* exact names */
     table_t suffix; /* "*.suffix" patterns, keyed by suffix */
-    glob_t *globs;  /* every other name glob, in index order */
+    table_t tails;  /* globs by the whole labels after their last '*' */
+    int loose;      /* first glob with no such labels ("api.*"), or -1 */
+    glob_t *globs;  /* every other name glob; chains run in index order */
     size_t nglobs;  /* entries in globs */
     ipent_t *ips;   /* IP/CIDR patterns, in index order */
     size_t nips;    /* entries in ips */
@@ -243,17 +246,18 @@ static int table_init(table_t *t, size_t count)
     return t->slots ? 0 : -1;
 }
 
-static void table_put(table_t *t, const char *key, size_t n, int idx)
+/* Insert `key` with `idx` unless present; returns the entry either way. */
+static entry_t *table_put(table_t *t, const char *key, size_t n, int idx)
 {
     uint64_t h = rhash(key, n);
     for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
         entry_t *e = &t->slots[i];
         if (e->hash == 0) {
             *e = (entry_t){h, key, n, idx};
-            return;
+            return e;
         }
         if (e->hash == h && e->n == n && memcmp(e->key, key, n) == 0)
-            return; /* an earlier pattern already holds this key */
+            return e; /* an earlier pattern already holds this key */
     }
 }
 
@@ -277,6 +281,35 @@ static int table_get(const table_t *t, uint64_t h, const char *s, size_t n)
     }
 }
 
+/* Globs are only tried when the host ends in the whole labels that follow
+ * their last '*' ("x-*.example.org" needs a host ending in ".example.org"),
+ * which the reverse hash pass finds for free. Chains keep index order. */
+static void add_glob(sl_hostset_t *s, const char *q, size_t len, int idx)
+{
+    int pos = (int)s->nglobs++;
+    s->globs[pos] = (glob_t){q, len, idx, -1};
+    const char *dot = strchr(strrchr(q, '*'), '.');
+    int *link = &s->loose;
+    if (dot != NULL && dot[1] != '\0') {
+        entry_t *e = table_put(&s->tails, dot + 1, len - (size_t)(dot + 1 - q), pos);
+        if (e->idx == pos)
+            return;
+        link = &e->idx;
+    }
+    while (*link >= 0)
+        link = &s->globs[*link].next;
+    *link = pos;
+}
+
+/* Try the globs of one chain that could still lower `best`. */
+static int try_chain(const sl_hostset_t *s, int pos, const char *p, size_t n, int best)
+{
+    for (; pos >= 0 && s->globs[pos].idx < best; pos = s->globs[pos].next)
+        if (glob_match(s->globs[pos].pat, s->globs[pos].n, p, n))
+            return s->globs[pos].idx;
+    return best;
+}
+
 void sl_hostset_free(sl_hostset_t *s)
 {
     if (s == NULL)
@@ -289,6 +322,7 @@ void sl_hostset_free(sl_hostset_t *s)
     free(s->norm);
     free(s->exact.slots);
     free(s->suffix.slots);
+    free(s->tails.slots);
     free(s->globs);
     free(s->ips);
     free(s);
@@ -300,6 +334,7 @@ sl_hostset_t *sl_hostset_new(char *const *patterns, size_t n)
     if (s == NULL)
         return NULL;
     s->star = -1;
+    s->loose = -1;
     if (n > INT32_MAX)
         goto fail;
     s->orig = calloc(n ? n : 1, sizeof(char *));
@@ -308,7 +343,8 @@ sl_hostset_t *sl_hostset_new(char *const *patterns, size_t n)
     s->ips = calloc(n ? n : 1, sizeof(ipent_t));
     if (!s->orig || !s->norm || !s->globs || !s->ips)
         goto fail;
-    if (table_init(&s->exact, n) < 0 || table_init(&s->suffix, n) < 0)
+    if (table_init(&s->exact, n) < 0 || table_init(&s->suffix, n) < 0 ||
+        table_init(&s->tails, n) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         const char *p = patterns[i];
@@ -339,7 +375,7 @@ sl_hostset_t *sl_hostset_new(char *const *patterns, size_t n)
         } else if (q[0] == '*' && q[1] == '.' && strchr(q + 2, '*') == NULL) {
             table_put(&s->suffix, q + 2, len - 2, idx);
         } else {
-            s->globs[s->nglobs++] = (glob_t){q, len, idx};
+            add_glob(s, q, len, idx);
         }
     }
     return s;
@@ -357,7 +393,7 @@ int sl_hostset_match(const sl_hostset_t *s, sl_view_t host, const sl_ip_t *ip)
     sl_ip_t hostip;
 
     if (n > 0) {
-        lit = sl_ip_parse_literal(p, n, &hostip);
+        lit = sl_ip_parse_literal(p, host.n, &hostip);
         if (s->star >= 0)
             best = s->star;
     }
@@ -368,15 +404,16 @@ int sl_hostset_match(const sl_hostset_t *s, sl_view_t host, const sl_ip_t *ip)
                 int r = table_get(&s->suffix, h, p + i + 1, n - i - 1);
                 if (r >= 0 && r < best)
                     best = r;
+                r = table_get(&s->tails, h, p + i + 1, n - i - 1);
+                if (r >= 0)
+                    best = try_chain(s, r, p, n, best);
             }
             h = rhash_step(h, p[i]);
         }
         int r = table_get(&s->exact, h, p, n);
         if (r >= 0 && r < best)
             best = r;
-        for (size_t i = 0; i < s->nglobs && s->globs[i].idx < best; i++)
-            if (glob_match(s->globs[i].pat, s->globs[i].n, p, n))
-                best = s->globs[i].idx;
+        best = try_chain(s, s->loose, p, n, best);
     }
     for (size_t i = 0; i < s->nips && s->ips[i].idx < best; i++) {
         if ((ip && sl_cidr_contains(&s->ips[i].cidr, ip)) ||

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "http/url.h"
 
 static void verdict_block(sl_verdict_t *v, const char *scanner, const char *rule, const char *fmt,
@@ -20,6 +22,47 @@ static void verdict_block(sl_verdict_t *v, const char *scanner, const char *rule
     va_start(ap, fmt);
     vsnprintf(v->reason, sizeof v->reason, fmt, ap);
     va_end(ap);
+}
+
+/* An SSL_CTX for connections to upstreams: TLS 1.2+, peer verification
+ * against the system store plus the operator's bundles, ALPN http/1.1. */
+static SSL_CTX *client_ctx(const char *bundle, const char *route_bundle, sl_buf_t *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_default_verify_paths(ctx);
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+    const char *files[2] = {bundle, route_bundle};
+    for (int i = 0; i < 2; i++) {
+        if (files[i] && SSL_CTX_load_verify_locations(ctx, files[i], NULL) != 1) {
+            sl_buf_appendf(err,
+                           "cannot load the CA bundle %s (tls.upstream_ca_file or a route's "
+                           "ca_file): not a readable PEM file\n",
+                           files[i]);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+bool sl_policy_passthrough(const sl_policy_t *p, const char *host)
+{
+    return p->passthrough && sl_hostset_match(p->passthrough, sl_view(host, strlen(host)), NULL) >= 0;
+}
+
+SSL_CTX *sl_policy_upstream_tls(const sl_policy_t *p, const sl_target_t *t)
+{
+    if (t->route && p->route_tls) {
+        SSL_CTX *c = p->route_tls[t->route - p->cfg->routes];
+        if (c)
+            return c;
+    }
+    return p->tls_client;
 }
 
 sl_policy_t *sl_policy_new(sl_config_t *cfg, uint64_t generation, sl_buf_t *err)
@@ -45,6 +88,17 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, uint64_t generation, sl_buf_t *err)
         if (p->routes == NULL)
             goto fail_set;
     }
+    if (cfg->tls.n_passthrough &&
+        !(p->passthrough = sl_hostset_new(cfg->tls.passthrough, cfg->tls.n_passthrough)))
+        goto fail_set;
+    if ((p->tls_client = client_ctx(cfg->tls.upstream_ca_file, NULL, err)) == NULL)
+        goto fail_tls;
+    if (cfg->n_routes && (p->route_tls = calloc(cfg->n_routes, sizeof *p->route_tls)) == NULL)
+        goto fail_set;
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (cfg->routes[i].ca_file &&
+            !(p->route_tls[i] = client_ctx(cfg->tls.upstream_ca_file, cfg->routes[i].ca_file, err)))
+            goto fail_tls;
     p->self = calloc(cfg->n_listen, sizeof *p->self);
     p->self_ports = calloc(cfg->n_listen, sizeof *p->self_ports);
     if (p->self == NULL || p->self_ports == NULL)
@@ -58,6 +112,7 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, uint64_t generation, sl_buf_t *err)
 
 fail_set:
     sl_buf_appendf(err, "cannot compile the host lists of the policy\n");
+fail_tls:
     p->cfg = NULL;
     sl_policy_unref(p);
     sl_config_free(cfg);
@@ -80,6 +135,12 @@ void sl_policy_unref(sl_policy_t *p)
     sl_hostset_free(p->allow);
     sl_hostset_free(p->deny);
     sl_hostset_free(p->routes);
+    sl_hostset_free(p->passthrough);
+    SSL_CTX_free(p->tls_client);
+    if (p->route_tls && p->cfg)
+        for (size_t i = 0; i < p->cfg->n_routes; i++)
+            SSL_CTX_free(p->route_tls[i]);
+    free(p->route_tls);
     free(p->self);
     free(p->self_ports);
     if (p->cfg)

@@ -12,6 +12,8 @@
 #include "net/ipaddr.h"
 #include "policy/hostglob.h"
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 typedef struct sl_policy {
     atomic_long refs;       /* owners: workers and in-flight exchanges */
     uint64_t generation;    /* increases with every reload */
@@ -19,6 +21,9 @@ typedef struct sl_policy {
     sl_hostset_t *allow;    /* NULL when the allow list is empty (all allowed) */
     sl_hostset_t *deny;     /* NULL when empty */
     sl_hostset_t *routes;   /* route host patterns, index = cfg->routes index */
+    sl_hostset_t *passthrough; /* tls.passthrough: tunnelled without interception */
+    SSL_CTX *tls_client;    /* upstream TLS: system store + tls.upstream_ca_file */
+    SSL_CTX **route_tls;    /* per route: the same plus the route's ca_file (or NULL) */
     sl_ip_t *self;          /* the gateway's own listening addresses */
     uint16_t *self_ports;
     size_t n_self;
@@ -52,6 +57,12 @@ void sl_policy_unref(sl_policy_t *p);
  * `t` (even when blocked, as far as it got). */
 void sl_policy_check_target(const sl_policy_t *p, sl_view_t host, uint16_t port, sl_target_t *t,
                             sl_verdict_t *v);
+
+/* Is this (normalised) host on the TLS passthrough list? */
+bool sl_policy_passthrough(const sl_policy_t *p, const char *host);
+
+/* The client SSL_CTX for an upstream TLS connection to target `t`. */
+SSL_CTX *sl_policy_upstream_tls(const sl_policy_t *p, const sl_target_t *t);
 
 /* Decide on one address a name resolved to (or a route's address). Routed
  * targets may be private; DNS answers may not (unless allow_private). The

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "audit/audit.h"
+#include "tls/certcache.h"
 #include "core/log.h"
 #include "http/url.h"
 #include "proxy/internal.h"
@@ -17,6 +20,8 @@ static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void client_drain_input(sl_client_t *c);
 static void drain_once(sl_client_t *c);
+static int client_tls_pump(sl_client_t *c);
+static int start_client_tls(sl_client_t *c);
 
 static void client_free_if_closed(sl_client_t *c)
 {
@@ -31,9 +36,14 @@ static void client_free_if_closed(sl_client_t *c)
         c->next->prev = c->prev;
     w->n_clients--;
     atomic_fetch_sub(&w->server->n_connections, 1);
+    if (c->tls) {
+        sl_tls_free(c->tls);
+        free(c->tls);
+    }
     sl_buf_free(&c->in);
     sl_buf_free(&c->x.path);
     sl_buf_free(&c->x.head);
+    sl_buf_free(&c->tunnel_target);
     free(c->x.chunked);
     if (c->x.policy)
         sl_policy_unref(c->x.policy);
@@ -114,6 +124,11 @@ void sl_client_close(sl_client_t *c)
     }
     uv_close((uv_handle_t *)&c->timer, client_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, client_handle_closed);
+}
+
+int sl_client_send(sl_client_t *c, const uv_buf_t *b, unsigned nb)
+{
+    return sl_io_send((uv_stream_t *)&c->tcp, c->tls, b, nb, sl_client_write_cb, c);
 }
 
 static void client_shutdown_cb(uv_shutdown_t *req, int status)
@@ -247,7 +262,7 @@ static void client_timer_cb(uv_timer_t *t)
         static const char resp[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
                                    "Content-Length: 0\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)resp, sizeof resp - 1);
-        sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c);
+        sl_client_send(c, &b, 1);
         client_close_after_flush(c);
         return;
     }
@@ -328,6 +343,83 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     sl_buf_append(h, "\r\n", 2);
 }
 
+/* Accept a CONNECT for interception: answer 200 at once and look at the
+ * first bytes the agent sends. TLS is decrypted with a leaf minted for the
+ * CONNECT host; anything else is read as plain HTTP. Either way every request
+ * inside goes through the same pipeline, pinned to the tunnel's host. */
+static bool intercept_tunnel(sl_client_t *c)
+{
+    sl_exchange_t *x = &c->x;
+    static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)ok, sizeof ok - 1);
+    if (sl_client_send(c, &b, 1) != 0) {
+        sl_client_close(c);
+        return false;
+    }
+    x->status = 200;
+    x->verdict = "allow";
+    snprintf(x->reason, sizeof x->reason, "tunnel intercepted");
+    snprintf(c->tunnel_host, sizeof c->tunnel_host, "%s", x->target.host);
+    c->tunnel_port = x->target.port;
+    c->flags |= SL_CF_PEEK;
+    exchange_finish(c);
+    return c->state != SL_CS_CLOSING;
+}
+
+/* Rewrite an inner request of an intercepted tunnel to absolute form, and
+ * refuse one that names another host than the tunnel's. Returns 0, or -1
+ * after answering. */
+static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *abs)
+{
+    const char *scheme = c->tls ? "https" : "http";
+    bool v6 = strchr(c->tunnel_host, ':') != NULL;
+    uint16_t dflt = c->tls ? 443 : 80;
+    sl_buf_appendf(abs, "%s://%s%s%s", scheme, v6 ? "[" : "", c->tunnel_host, v6 ? "]" : "");
+    if (c->tunnel_port != dflt)
+        sl_buf_appendf(abs, ":%u", c->tunnel_port);
+    if (req->target.n && req->target.p[0] == '/') {
+        sl_buf_append_view(abs, req->target);
+    } else {
+        sl_url_t u;
+        char host[256];
+        if (sl_url_parse_absolute(req->target.p, req->target.n, &u) != SL_URL_OK ||
+            sl_host_normalize(u.host, host, sizeof host) < 0 ||
+            strcmp(host, c->tunnel_host) != 0 || u.port != c->tunnel_port) {
+            sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
+            snprintf(v.reason, sizeof v.reason,
+                     "request inside the tunnel to %.180s names another host", c->tunnel_host);
+            sl_respond_refusal(c, &v);
+            return -1;
+        }
+        sl_buf_append_view(abs, u.path.n ? u.path : SL_VIEW_LIT("/"));
+        if (u.has_query) {
+            sl_buf_append(abs, "?", 1);
+            sl_buf_append_view(abs, u.query);
+        }
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        if (!sl_view_ieq(req->headers[i].name, "host"))
+            continue;
+        sl_url_t hu;
+        char host[256];
+        sl_view_t hv = req->headers[i].value;
+        if (sl_url_parse_authority(hv.p, hv.n, &hu) != SL_URL_OK) {
+            /* No port: parse as a bare host. */
+            hu.host = hv;
+            if (hv.n && hv.p[0] == '[' && hv.p[hv.n - 1] == ']')
+                hu.host = sl_view(hv.p + 1, hv.n - 2);
+        }
+        if (sl_host_normalize(hu.host, host, sizeof host) < 0 || strcmp(host, c->tunnel_host) != 0) {
+            sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
+            snprintf(v.reason, sizeof v.reason,
+                     "Host header does not match the tunnel's host %.180s", c->tunnel_host);
+            sl_respond_refusal(c, &v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Decide and dispatch a parsed request head. Returns false if the
  * connection was closed or is closing. */
 static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
@@ -337,6 +429,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     exchange_begin(c, req);
     bool is_connect = sl_view_eq(req->method, "CONNECT");
     x->is_connect = is_connect;
+    if (is_connect && c->tunnel_host[0])
+        return reject(c, "CONNECT inside an intercepted tunnel");
     x->is_head = sl_view_eq(req->method, "HEAD");
     if (sl_h1_request_framing(req, &x->framing, &err) != 0) {
         return reject(c, err);
@@ -352,6 +446,22 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         if (r == SL_URL_OK && x->framing.kind != SL_H1_BODY_NONE)
             r = SL_URL_BAD_CHAR;
         sl_buf_append_view(&x->path, req->target);
+    } else if (c->tunnel_host[0]) {
+        sl_buf_reset(&c->tunnel_target);
+        if (tunnel_target(c, req, &c->tunnel_target) != 0) {
+            c->flags |= SL_CF_CLOSE_AFTER;
+            exchange_finish(c);
+            return false;
+        }
+        x->upstream_tls = c->tls != NULL;
+        r = sl_url_parse_absolute(c->tunnel_target.p, c->tunnel_target.n, &u);
+        if (r == SL_URL_OK) {
+            sl_buf_append_view(&x->path, u.path.n ? u.path : SL_VIEW_LIT("/"));
+            if (u.has_query) {
+                sl_buf_append(&x->path, "?", 1);
+                sl_buf_append_view(&x->path, u.query);
+            }
+        }
     } else {
         r = sl_url_parse_absolute(req->target.p, req->target.n, &u);
         if (r == SL_URL_OK && !sl_view_ieq(u.scheme, "http")) {
@@ -389,6 +499,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         exchange_finish(c);
         return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
     }
+    if (is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host))
+        return intercept_tunnel(c);
     if (!is_connect)
         build_upstream_head(c, req, &u);
     if (x->framing.kind == SL_H1_BODY_CHUNKED) {
@@ -458,7 +570,7 @@ static long forward_body(sl_client_t *c, char *p, size_t n)
     if (x->framing.kind == SL_H1_BODY_LENGTH) {
         used = n < x->body_left ? n : (size_t)x->body_left;
         uv_buf_t b = uv_buf_init(p, (unsigned)used);
-        r = sl_io_write((uv_stream_t *)&up->tcp, &b, 1, sl_upstream_write_cb, up);
+        r = sl_upstream_send(up, &b, 1);
         x->body_left -= used;
         x->bytes_in += used;
         if (x->body_left == 0)
@@ -488,11 +600,11 @@ static long forward_body(sl_client_t *c, char *p, size_t n)
             b[nb++] = uv_buf_init(last, 3);
         }
         x->bytes_in += len;
-        r = nb ? sl_io_write((uv_stream_t *)&up->tcp, b, nb, sl_upstream_write_cb, up) : 0;
+        r = nb ? sl_upstream_send(up, b, nb) : 0;
         if (r == 0 && x->chunked->done) {
             uv_buf_t t[2] = {uv_buf_init(x->chunked->trailers, (unsigned)x->chunked->trailers_len),
                              uv_buf_init("\r\n", 2)};
-            r = sl_io_write((uv_stream_t *)&up->tcp, t, 2, sl_upstream_write_cb, up);
+            r = sl_upstream_send(up, t, 2);
         }
     }
     if (r != 0) {
@@ -529,6 +641,11 @@ static void client_drain_input(sl_client_t *c)
 
 static void drain_once(sl_client_t *c)
 {
+    if ((c->flags & SL_CF_PEEK) && c->in.n > 0) {
+        c->flags &= ~SL_CF_PEEK;
+        if ((unsigned char)c->in.p[0] == 0x16 && start_client_tls(c) != 0)
+            return;
+    }
     while (c->in.n > 0 && c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN)) {
         long used = 0;
         if (c->state == SL_CS_HEAD) {
@@ -541,7 +658,7 @@ static void drain_once(sl_client_t *c)
                 break;
         } else if (c->state == SL_CS_TUNNEL && c->up) {
             uv_buf_t b = uv_buf_init(c->in.p, (unsigned)c->in.n);
-            if (sl_io_write((uv_stream_t *)&c->up->tcp, &b, 1, sl_upstream_write_cb, c->up)) {
+            if (sl_upstream_send(c->up, &b, 1)) {
                 sl_client_close(c);
                 return;
             }
@@ -562,6 +679,83 @@ static void drain_once(sl_client_t *c)
         sl_buf_free(&c->in);
 }
 
+/* Send what the agent-side TLS session has for the agent. */
+static int client_tls_flush(sl_client_t *c)
+{
+    sl_buf_t raw = {0};
+    sl_tls_take_output(c->tls, &raw);
+    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
+    int r = raw.n ? sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c) : 0;
+    sl_buf_free(&raw);
+    return r;
+}
+
+/* Decrypt what the agent sent into c->in. Returns -1 if the connection is
+ * closing. */
+static int client_tls_pump(sl_client_t *c)
+{
+    sl_tls_status_t st = sl_tls_pump(c->tls, &c->in);
+    int w = client_tls_flush(c);
+    if (st != SL_TLS_OK || w != 0) {
+        char why[256];
+        sl_info("TLS with the agent for %s failed: %s", c->tunnel_host,
+                sl_tls_error(NULL, why, sizeof why));
+        sl_client_close(c);
+        return -1;
+    }
+    if (c->tls->closed && c->in.n == 0) {
+        sl_client_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* The agent's SNI must name the host it CONNECTed to. */
+static int sni_check(SSL *ssl, int *alert, void *arg)
+{
+    sl_client_t *c = SSL_get_app_data(ssl);
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (c == NULL || sni == NULL)
+        return SSL_TLSEXT_ERR_OK;
+    char norm[256];
+    if (sl_host_normalize(sl_view(sni, strlen(sni)), norm, sizeof norm) < 0 ||
+        strcmp(norm, c->tunnel_host) != 0) {
+        sl_warn("tunnel to %s refused (tls.sni-mismatch): the TLS SNI names another host",
+                c->tunnel_host);
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* The first bytes of an intercepted tunnel are a TLS ClientHello: start the
+ * agent-side TLS session with a leaf for the tunnel's host. */
+static int start_client_tls(sl_client_t *c)
+{
+    const char *err = NULL;
+    SSL_CTX *ctx = sl_certcache_get(c->w->server->certs, c->tunnel_host, &err);
+    if (ctx == NULL) {
+        sl_warn("cannot mint a certificate for %s: %s; closing the tunnel", c->tunnel_host,
+                err ? err : "unknown error");
+        sl_client_close(c);
+        return -1;
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, sni_check);
+    c->tls = malloc(sizeof *c->tls);
+    if (c->tls == NULL || sl_tls_init(c->tls, ctx, true) != 0) {
+        free(c->tls);
+        c->tls = NULL;
+        SSL_CTX_free(ctx);
+        sl_client_close(c);
+        return -1;
+    }
+    SSL_CTX_free(ctx); /* the session holds its own reference */
+    SSL_set_app_data(c->tls->ssl, c);
+    sl_tls_feed(c->tls, c->in.p, c->in.n);
+    sl_buf_reset(&c->in);
+    return client_tls_pump(c);
+}
+
 static void free_shutdown_req(uv_shutdown_t *req, int status)
 {
     free(req);
@@ -570,6 +764,10 @@ static void free_shutdown_req(uv_shutdown_t *req, int status)
 static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     sl_client_t *c = h->data;
+    if (c->tls) {
+        *buf = uv_buf_init(c->w->scratch, SL_READ_CHUNK);
+        return;
+    }
     sl_buf_reserve(&c->in, SL_READ_CHUNK);
     *buf = uv_buf_init(c->in.p + c->in.n, (unsigned)(c->in.cap - c->in.n));
 }
@@ -592,7 +790,13 @@ static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->in.n += (size_t)nread;
+    if (c->tls) {
+        sl_tls_feed(c->tls, buf->base, (size_t)nread);
+        if (client_tls_pump(c) != 0)
+            return;
+    } else {
+        c->in.n += (size_t)nread;
+    }
     if (c->state == SL_CS_HEAD && !(c->flags & SL_CF_HEAD_TIMER)) {
         c->flags |= SL_CF_HEAD_TIMER;
         set_timer(c, cfg_of(c)->timeouts.header_read);
@@ -610,7 +814,7 @@ void sl_client_upstream_ready(sl_client_t *c, sl_upstream_t *up)
     if (x->is_connect) {
         static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)ok, sizeof ok - 1);
-        if (sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c) != 0) {
+        if (sl_client_send(c, &b, 1) != 0) {
             sl_client_close(c);
             return;
         }
@@ -624,7 +828,7 @@ void sl_client_upstream_ready(sl_client_t *c, sl_upstream_t *up)
         return;
     }
     uv_buf_t b = uv_buf_init(x->head.p, (unsigned)x->head.n);
-    if (sl_io_write((uv_stream_t *)&up->tcp, &b, 1, sl_upstream_write_cb, up) != 0) {
+    if (sl_upstream_send(up, &b, 1) != 0) {
         sl_client_upstream_failed(c, 502, "upstream-write-failed",
                                   "could not send the request to the upstream");
         sl_upstream_close(up);

@@ -8,12 +8,18 @@
  * copying only what the kernel did not take. `cb` runs only for the copied
  * part (with req->data = owner). Returns 0 or a libuv error. */
 int sl_io_write(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb, void *owner);
+/* The same through a TLS session when `tls` is non-NULL (plaintext in,
+ * ciphertext out). */
+int sl_io_send(uv_stream_t *s, sl_tls_t *tls, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb,
+               void *owner);
 /* Free a write request made by sl_io_write (call from the write callback). */
 void sl_io_write_done(uv_write_t *req);
 /* Milliseconds of monotonic time and nanoseconds for durations. */
 uint64_t sl_io_now_ns(void);
 
 /* client.c */
+/* Send bytes to the agent (through its TLS session when intercepted). */
+int sl_client_send(sl_client_t *c, const uv_buf_t *b, unsigned nb);
 void sl_client_on_connection(uv_stream_t *listener, int status);
 /* The upstream for the current exchange is connected (or taken from the
  * pool): send the request. */
@@ -35,6 +41,8 @@ void sl_client_on_drain(sl_client_t *c);
 void sl_client_drain(sl_client_t *c);
 
 /* upstream.c */
+/* Send bytes to the upstream (through TLS when the upstream speaks it). */
+int sl_upstream_send(sl_upstream_t *up, const uv_buf_t *b, unsigned nb);
 /* Find a pooled connection or dial a new one for c->x.target. */
 void sl_upstream_acquire(sl_client_t *c);
 /* Start reading the response for the request just sent. */

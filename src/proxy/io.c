@@ -48,6 +48,22 @@ int sl_io_write(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_c
     return r;
 }
 
+int sl_io_send(uv_stream_t *s, sl_tls_t *tls, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb,
+               void *owner)
+{
+    if (tls == NULL)
+        return sl_io_write(s, bufs, nbufs, cb, owner);
+    for (unsigned i = 0; i < nbufs; i++)
+        if (bufs[i].len && sl_tls_write(tls, bufs[i].base, bufs[i].len) != SL_TLS_OK)
+            return UV_EPROTO;
+    sl_buf_t raw = {0};
+    sl_tls_take_output(tls, &raw);
+    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
+    int r = raw.n ? sl_io_write(s, &b, 1, cb, owner) : 0;
+    sl_buf_free(&raw);
+    return r;
+}
+
 void sl_io_write_done(uv_write_t *req)
 {
     free(req);

@@ -12,6 +12,7 @@
 #include "core/buf.h"
 #include "http/h1.h"
 #include "policy/policy.h"
+#include "tls/tls_io.h"
 
 typedef struct sl_server sl_server_t;
 typedef struct sl_worker sl_worker_t;
@@ -43,6 +44,7 @@ struct sl_worker {
     size_t n_pool;
     uint64_t req_seq;       /* request ids */
     bool draining;          /* stop accepting; close clients between requests */
+    char *scratch;          /* SL_READ_CHUNK bytes: raw TLS records land here */
     pthread_t thread;
 };
 
@@ -58,6 +60,8 @@ struct sl_server {
     size_t n_exited;
     atomic_bool force_stop;       /* drain timeout passed: close everything */
     sl_buf_t config_text;         /* bytes of the config file last loaded */
+    struct sl_ca *ca;             /* interception CA (NULL when interception is off) */
+    struct sl_certcache *certs;   /* leaves minted by `ca`, per host */
     atomic_uint_fast64_t policy_gen;
     atomic_long n_connections;    /* open client connections, all workers */
     atomic_bool draining;
@@ -84,6 +88,7 @@ typedef enum sl_client_state {
 #define SL_CF_SHUTDOWN 0x80     /* shutdown requested after writes drain */
 #define SL_CF_IN_DRAIN 0x100    /* client_drain_input is on the stack */
 #define SL_CF_REDRAIN 0x200     /* input became consumable again during a drain */
+#define SL_CF_PEEK 0x400        /* intercepted CONNECT: first byte decides TLS or plain */
 
 /* The per-request state (one exchange at a time per client connection;
  * pipelined requests wait in the input buffer). */
@@ -103,6 +108,7 @@ typedef struct sl_exchange {
     bool retried;               /* one retry on a stale pooled connection */
     int client_minor;           /* HTTP/1.x minor version the client spoke */
     bool upgrade;               /* request asked for a protocol upgrade */
+    bool upstream_tls;          /* speak TLS to the upstream (intercepted https) */
     int status;                 /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict;        /* "allow" / "block" / "error" */
@@ -121,11 +127,16 @@ struct sl_client {
     sl_buf_t in;                /* bytes read and not yet consumed */
     sl_client_t *prev, *next;   /* worker's client list */
     sl_upstream_t *up;          /* attached upstream, if any */
+    sl_tls_t *tls;              /* agent-side TLS session inside an intercepted tunnel */
+    char tunnel_host[256];      /* CONNECT host of an intercepted tunnel ("" otherwise) */
+    uint16_t tunnel_port;
+    sl_buf_t tunnel_target;     /* inner request rewritten to absolute form */
     sl_exchange_t x;
 };
 
 typedef enum sl_upstream_state {
     SL_US_DIAL = 0,   /* resolving or connecting */
+    SL_US_TLS,        /* TLS handshake with the upstream */
     SL_US_HEAD,       /* waiting for a response head */
     SL_US_BODY,       /* forwarding the response body */
     SL_US_TUNNEL,     /* CONNECT tunnel */
@@ -148,7 +159,8 @@ struct sl_upstream {
     bool reused;                /* came from the pool */
     bool dns_pending;
     char key[300];              /* pool key: generation|host|port|route */
-    sl_buf_t in;
+    sl_buf_t in;                /* plaintext read and not yet consumed */
+    sl_tls_t *tls;              /* upstream TLS session, or NULL */
     sl_h1_framing_t framing;    /* of the current response */
     uint64_t body_left;
     sl_chunked_t *chunked;

@@ -61,7 +61,7 @@ static void respond(sl_client_t *c, int status, const char *hdr_name, const char
     x->status = status;
     x->bytes_out += head.n + (nb == 2 ? body->n : 0);
     if (c->state != SL_CS_CLOSING &&
-        sl_io_write((uv_stream_t *)&c->tcp, b, nb, sl_client_write_cb, c) != 0)
+        sl_client_send(c, b, nb) != 0)
         c->flags |= SL_CF_CLOSE_AFTER;
     sl_buf_free(&head);
     sl_buf_free(body);

@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
+#include "tls/ca.h"
+#include "tls/certcache.h"
 
 static sl_server_t server;
 
@@ -270,6 +272,46 @@ static void worker_exited_cb(uv_async_t *a)
     }
 }
 
+/* Set up the interception CA: loaded from files, or generated for this run
+ * with its key in memory only. Its certificate is written where sandboxes
+ * can pick it up. Returns 0 or -1 after printing why. */
+static int setup_interception(const sl_config_t *cfg)
+{
+    sl_buf_t err = {0};
+    if (!cfg->tls.intercept)
+        return 0;
+    if (cfg->tls.ca_cert)
+        server.ca = sl_ca_load(cfg->tls.ca_cert, cfg->tls.ca_key, &err);
+    else
+        server.ca = sl_ca_generate("sluice interception CA (ephemeral)", &err);
+    if (server.ca == NULL) {
+        fprintf(stderr, "sluice: interception CA: %s\n", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    if (cfg->tls.ca_out && sl_ca_write_cert(server.ca, cfg->tls.ca_out, &err) != 0) {
+        fprintf(stderr, "sluice: cannot write the CA certificate (tls.ca_out): %s\n",
+                sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    server.certs = sl_certcache_new(server.ca, 1024, &err);
+    if (server.certs == NULL) {
+        fprintf(stderr, "sluice: cannot set up certificate minting: %s\n", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    sl_certcache_set_lifetime(server.certs, (long)(cfg->tls.leaf_lifetime / 1000));
+    char fp[96];
+    sl_ca_fingerprint_sha256(server.ca, fp);
+    sl_info("TLS interception on: CA %s (SHA-256 %s)%s%s",
+            cfg->tls.ca_cert ? cfg->tls.ca_cert : "generated for this run", fp,
+            cfg->tls.ca_out ? ", certificate written to " : "",
+            cfg->tls.ca_out ? cfg->tls.ca_out : "");
+    sl_buf_free(&err);
+    return 0;
+}
+
 static unsigned cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -302,6 +344,8 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
                 p->cfg->audit_path, strerror(errno));
         goto out_policy;
     }
+    if (setup_interception(p->cfg) != 0)
+        goto out_policy;
     server.n_workers = p->cfg->workers ? p->cfg->workers : cpu_count();
     server.workers = calloc(server.n_workers, sizeof *server.workers);
     for (size_t i = 0; i < server.n_workers; i++) {
@@ -312,6 +356,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         uv_async_init(&w->loop, &w->wake, worker_wake_cb);
         w->wake.data = w;
         w->policy = sl_policy_ref(p);
+        w->scratch = malloc(SL_READ_CHUNK);
         w->n_listeners = p->cfg->n_listen;
         w->listeners = calloc(w->n_listeners, sizeof *w->listeners);
         for (size_t k = 0; k < w->n_listeners; k++)
@@ -363,6 +408,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         if (w->pending)
             sl_policy_unref(w->pending);
         free(w->listeners);
+        free(w->scratch);
     }
     free(server.workers);
     uv_loop_close(loop);
@@ -371,6 +417,10 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     sl_info("drained, exiting");
     status = 0;
 out_policy:
+    if (server.certs)
+        sl_certcache_free(server.certs);
+    if (server.ca)
+        sl_ca_unref(server.ca);
     sl_audit_close();
     sl_policy_unref(server.current);
     sl_buf_free(&server.config_text);

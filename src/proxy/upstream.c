@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "core/log.h"
 #include "proxy/internal.h"
 
@@ -25,6 +28,10 @@ static void up_maybe_free(sl_upstream_t *up)
 {
     if (up->open_handles > 0 || up->dns_pending)
         return;
+    if (up->tls) {
+        sl_tls_free(up->tls);
+        free(up->tls);
+    }
     sl_buf_free(&up->in);
     sl_buf_free(&up->out_head);
     free(up->chunked);
@@ -110,6 +117,10 @@ static void up_timer_cb(uv_timer_t *t)
         up_fail(up, 504, "connect-timeout", "the upstream did not accept the connection in time "
                                             "(timeouts.connect)");
         return;
+    case SL_US_TLS:
+        up_fail(up, 504, "tls-timeout",
+                "the upstream did not finish the TLS handshake in time (timeouts.connect)");
+        return;
     case SL_US_HEAD:
         if (!sending) {
             up_fail(up, 504, "response-timeout",
@@ -144,6 +155,8 @@ static void up_tcp_closed_retry(uv_handle_t *h)
         up_maybe_free(up);
 }
 
+static void start_tls(sl_upstream_t *up);
+
 static void connect_cb(uv_connect_t *req, int status)
 {
     sl_upstream_t *up = req->data;
@@ -151,14 +164,17 @@ static void connect_cb(uv_connect_t *req, int status)
         return; /* closing (timeout or client gone) */
     if (status == 0) {
         uv_tcp_nodelay(&up->tcp, 1);
-        if (up->c)
-            memcpy(up->peer, up->c->x.upstream_addr, sizeof up->peer);
-        up->state = SL_US_HEAD;
         sl_client_t *c = up->c;
         if (c == NULL) {
             sl_upstream_close(up);
             return;
         }
+        memcpy(up->peer, c->x.upstream_addr, sizeof up->peer);
+        if (c->x.upstream_tls) {
+            start_tls(up);
+            return;
+        }
+        up->state = SL_US_HEAD;
         sl_client_upstream_ready(c, up);
         return;
     }
@@ -166,6 +182,54 @@ static void connect_cb(uv_connect_t *req, int status)
     up->next_addr++;
     up->tcp_open = false;
     uv_close((uv_handle_t *)&up->tcp, up_tcp_closed_retry);
+}
+
+int sl_upstream_send(sl_upstream_t *up, const uv_buf_t *b, unsigned nb)
+{
+    return sl_io_send((uv_stream_t *)&up->tcp, up->tls, b, nb, sl_upstream_write_cb, up);
+}
+
+/* Send whatever the TLS session has for the upstream (handshake, alerts). */
+static int flush_tls(sl_upstream_t *up)
+{
+    sl_buf_t raw = {0};
+    sl_tls_take_output(up->tls, &raw);
+    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
+    int r = raw.n ? sl_io_write((uv_stream_t *)&up->tcp, &b, 1, sl_upstream_write_cb, up) : 0;
+    sl_buf_free(&raw);
+    return r;
+}
+
+/* Begin TLS to the upstream, verifying its certificate for the name the
+ * agent asked for (also when an operator route sends it elsewhere). */
+static void start_tls(sl_upstream_t *up)
+{
+    sl_client_t *c = up->c;
+    const sl_target_t *t = &c->x.target;
+    up->tls = malloc(sizeof *up->tls);
+    if (up->tls == NULL ||
+        sl_tls_init(up->tls, sl_policy_upstream_tls(c->x.policy, t), false) != 0) {
+        free(up->tls);
+        up->tls = NULL;
+        up_fail(up, 502, "upstream-tls", "cannot create a TLS session");
+        return;
+    }
+    SSL *ssl = up->tls->ssl;
+    if (t->is_literal) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), t->host);
+    } else {
+        SSL_set_tlsext_host_name(ssl, t->host);
+        SSL_set1_host(ssl, t->host);
+    }
+    up->state = SL_US_TLS;
+    sl_buf_t none = {0};
+    if (sl_tls_pump(up->tls, &none) != SL_TLS_OK || flush_tls(up) != 0) {
+        sl_buf_free(&none);
+        up_fail(up, 502, "upstream-tls", "cannot start the TLS handshake");
+        return;
+    }
+    sl_buf_free(&none);
+    sl_upstream_update_reading(up);
 }
 
 static void connect_next(sl_upstream_t *up)
@@ -262,8 +326,9 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void pool_key(sl_client_t *c, char *key, size_t cap)
 {
     const sl_target_t *t = &c->x.target;
-    snprintf(key, cap, "%llu|%s|%u|%s|%u", (unsigned long long)c->x.policy->generation, t->host,
-             t->port, t->route ? t->route->to_host : "", t->route ? t->route->to_port : 0);
+    snprintf(key, cap, "%llu|%s|%s|%u|%s|%u", (unsigned long long)c->x.policy->generation,
+             c->x.upstream_tls ? "tls" : "tcp", t->host, t->port,
+             t->route ? t->route->to_host : "", t->route ? t->route->to_port : 0);
 }
 
 void sl_upstream_acquire(sl_client_t *c)
@@ -342,6 +407,10 @@ void sl_upstream_acquire(sl_client_t *c)
 static void up_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     sl_upstream_t *up = h->data;
+    if (up->tls) {
+        *buf = uv_buf_init(up->w->scratch, SL_READ_CHUNK);
+        return;
+    }
     sl_buf_reserve(&up->in, SL_READ_CHUNK);
     *buf = uv_buf_init(up->in.p + up->in.n, (unsigned)(up->in.cap - up->in.n));
 }
@@ -351,6 +420,7 @@ void sl_upstream_update_reading(sl_upstream_t *up)
     bool want = false;
     switch (up->state) {
     case SL_US_IDLE:
+    case SL_US_TLS:
         want = true;
         break;
     case SL_US_HEAD:
@@ -453,7 +523,7 @@ static bool to_client(sl_upstream_t *up, const uv_buf_t *b, unsigned nb)
     for (unsigned i = 0; i < k; i++)
         n += all[i].len;
     c->x.bytes_out += n;
-    int r = sl_io_write((uv_stream_t *)&c->tcp, all, k, sl_client_write_cb, c);
+    int r = sl_client_send(c, all, k);
     sl_buf_reset(&up->out_head);
     if (r != 0) {
         sl_client_close(c);
@@ -668,65 +738,70 @@ static void process_response_head(sl_upstream_t *up)
     }
 }
 
-static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* The upstream closed (or failed) its side. */
+static void up_on_eof(sl_upstream_t *up, ssize_t nread)
 {
-    sl_upstream_t *up = s->data;
-    if (up->state == SL_US_CLOSING)
-        return;
-    if (nread == 0)
-        return;
-    if (nread < 0) {
-        sl_client_t *c = up->c;
-        switch (up->state) {
-        case SL_US_IDLE:
-            sl_upstream_close(up);
-            return;
-        case SL_US_HEAD:
-            if (up->reused && !up->got_bytes && up->in.n == 0 && c && !c->x.retried &&
-                c->x.framing.kind == SL_H1_BODY_NONE) {
-                /* The pooled connection went stale under us; try a fresh one. */
-                c->x.retried = true;
-                c->up = NULL;
-                sl_upstream_close(up);
-                sl_upstream_acquire(c);
-                return;
-            }
-            up_fail(up, 502, "upstream-closed",
-                    "the upstream closed the connection before sending a response");
-            return;
-        case SL_US_BODY:
-            if (nread == UV_EOF && up->framing.kind == SL_H1_BODY_UNTIL_CLOSE) {
-                up->framing.keep_alive = false;
-                response_complete(up);
-                return;
-            }
-            up_fail(up, 502, "upstream-closed", "the upstream closed mid-response");
-            return;
-        case SL_US_TUNNEL:
-            if (c)
-                sl_client_response_done(c);
-            return;
-        default:
-            sl_upstream_close(up);
-            return;
-        }
-    }
-    up->in.n += (size_t)nread;
-    up->last_ms = uv_now(&up->w->loop);
+    sl_client_t *c = up->c;
     switch (up->state) {
     case SL_US_IDLE:
-        sl_upstream_close(up); /* an idle upstream must not talk */
+        sl_upstream_close(up);
+        return;
+    case SL_US_TLS:
+        up_fail(up, 502, "upstream-tls", "the upstream closed the connection during the handshake");
         return;
     case SL_US_HEAD:
-        up->got_bytes = true;
-        process_response_head(up);
+        if (up->reused && !up->got_bytes && up->in.n == 0 && c && !c->x.retried &&
+            c->x.framing.kind == SL_H1_BODY_NONE) {
+            /* The pooled connection went stale under us; try a fresh one. */
+            c->x.retried = true;
+            c->up = NULL;
+            sl_upstream_close(up);
+            sl_upstream_acquire(c);
+            return;
+        }
+        up_fail(up, 502, "upstream-closed",
+                "the upstream closed the connection before sending a response");
+        return;
+    case SL_US_BODY:
+        if (nread == UV_EOF && up->framing.kind == SL_H1_BODY_UNTIL_CLOSE) {
+            up->framing.keep_alive = false;
+            response_complete(up);
+            return;
+        }
+        up_fail(up, 502, "upstream-closed", "the upstream closed mid-response");
+        return;
+    case SL_US_TUNNEL:
+        if (c)
+            sl_client_response_done(c);
+        return;
+    default:
+        sl_upstream_close(up);
+        return;
+    }
+}
+
+/* Act on plaintext that arrived in up->in. */
+static void up_on_data(sl_upstream_t *up)
+{
+    switch (up->state) {
+    case SL_US_IDLE:
+        if (up->in.n)
+            sl_upstream_close(up); /* an idle upstream must not talk */
+        return;
+    case SL_US_HEAD:
+        if (up->in.n) {
+            up->got_bytes = true;
+            process_response_head(up);
+        }
         return;
     case SL_US_BODY:
         relay_body(up);
         return;
     case SL_US_TUNNEL: {
+        if (up->in.n == 0 || up->c == NULL)
+            return;
         uv_buf_t b = uv_buf_init(up->in.p, (unsigned)up->in.n);
-        if (up->c && to_client(up, &b, 1)) {
+        if (to_client(up, &b, 1)) {
             sl_buf_reset(&up->in);
             sl_upstream_update_reading(up);
         }
@@ -735,4 +810,43 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     default:
         return;
     }
+}
+
+static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sl_upstream_t *up = s->data;
+    if (up->state == SL_US_CLOSING || nread == 0)
+        return;
+    if (nread < 0) {
+        up_on_eof(up, nread);
+        return;
+    }
+    up->last_ms = uv_now(&up->w->loop);
+    if (up->tls == NULL) {
+        up->in.n += (size_t)nread;
+        up_on_data(up);
+        return;
+    }
+    sl_tls_feed(up->tls, buf->base, (size_t)nread);
+    sl_tls_status_t st = sl_tls_pump(up->tls, &up->in);
+    if (flush_tls(up) != 0 || st != SL_TLS_OK) {
+        char why[256];
+        sl_tls_error(up->tls, why, sizeof why);
+        up_fail(up, 502, "upstream-tls", why);
+        return;
+    }
+    if (up->state == SL_US_TLS) {
+        if (!up->tls->handshaken)
+            return;
+        up->state = SL_US_HEAD;
+        if (up->c == NULL) {
+            sl_upstream_close(up);
+            return;
+        }
+        sl_client_upstream_ready(up->c, up);
+        return;
+    }
+    up_on_data(up);
+    if (up->state != SL_US_CLOSING && up->tls && up->tls->closed)
+        up_on_eof(up, UV_EOF);
 }

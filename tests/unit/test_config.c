@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -360,8 +361,8 @@ static void test_error_hostglobs(void **state)
     expect_error("policy:\n  allow: [\"\"]\n",
                  "t.yaml:2:11: policy.allow[0]: invalid value \"\": empty host pattern; write a "
                  "name (example.com), a glob (*.example.com), an IP or a CIDR");
-    expect_error("policy:\n  allow: [[a]]\n", "t.yaml:2:11: policy.allow[0]: expected a list, "
-                                              "got a list; write e.g. `allow: "
+    expect_error("policy:\n  allow: [[a]]\n", "t.yaml:2:11: policy.allow[0]: expected a host "
+                                              "pattern, got a list; write e.g. `allow: "
                                               "[\"api.example.com\", \"*.github.com\"]`");
     expect_error("policy:\n  allow: [a.com, A.com]\n",
                  "t.yaml:2:18: policy.allow[1]: 'a.com' is listed twice (first at line 2, column "
@@ -381,7 +382,7 @@ static void test_error_routes(void **state)
                  "t.yaml:2:30: routes[0].to: invalid value \"10.0.0.5:0\": port 0 is not a port; "
                  "leave the port out to keep the request's port");
     expect_error("routes:\n  - { host: a, to: \"10.0.0.5:1\", via: x }\n",
-                 "t.yaml:2:34: routes[0]: unknown key \"via\"; valid keys here: host, to");
+                 "t.yaml:2:34: routes[0]: unknown key \"via\"; valid keys here: host, to, ca_file");
     expect_error("routes:\n  - { host: a, to: b }\n  - { host: A, to: c }\n",
                  "t.yaml:3:5: routes[1]: 'a' is listed twice (first at line 2, column 5); remove "
                  "one");
@@ -391,8 +392,9 @@ static void test_error_routes(void **state)
     expect_error("routes:\n  - { host: a, host: b, to: c }\n",
                  "t.yaml:2:16: routes[0]: duplicate key 'host' (first at line 2, column 7); "
                  "remove one");
-    expect_error("routes: [x]\n", "t.yaml:1:10: routes[0]: expected a mapping, got \"x\"; write "
-                                  "e.g. `routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]`");
+    expect_error("routes: [x]\n",
+                 "t.yaml:1:10: routes[0]: expected a mapping with host: and to:, got \"x\"; write "
+                 "e.g. `routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]`");
 }
 
 static void test_error_keys(void **state)
@@ -404,7 +406,7 @@ static void test_error_keys(void **state)
     expect_error("max_headers: 5\n",
                  "t.yaml:1:1: unknown key \"max_headers\" here; it belongs under 'limits:'");
     expect_error("zzzzzz: 1\n", "t.yaml:1:1: unknown key \"zzzzzz\"; valid keys here: listen, "
-                                "workers, log, audit, watch, limits, timeouts, policy, routes");
+                                "workers, log, audit, watch, limits, timeouts, policy, routes, tls");
     expect_error("workers: 1\nwatch: true\nworkers: 2\n",
                  "t.yaml:3:1: duplicate key 'workers' (first at line 1, column 1); remove one");
     expect_error("limits:\n  max_headers: 1\n  max_headers: 2\n",
@@ -422,12 +424,42 @@ static void test_error_document(void **state)
                                   "']' while parsing a flow sequence; fix the syntax here");
     expect_error("a: &x 1\nb: *x\n",
                  "t.yaml:2:4: YAML aliases (*name) are not supported; write the value out");
+    expect_error("workers: !!str 4\n", "t.yaml:1:10: YAML tags (!name) are not supported; "
+                                       "write the plain value");
+    expect_error("limits: !!map { max_headers: 4 }\n",
+                 "t.yaml:1:9: YAML tags (!name) are not supported; write the plain value");
+    expect_error("listen: [\"127.0.0.1:1\", {a: 1}]\n",
+                 "t.yaml:1:25: listen[1]: expected an address like \"127.0.0.1:8888\", got a "
+                 "mapping; write e.g. `listen: [\"127.0.0.1:8888\"]`");
     expect_error("workers: 1\n---\nworkers: 2\n",
                  "t.yaml:2:1: a second YAML document; keep one document per config file");
     expect_error("workers: 1\nwatch: \xff\n",
                  "t.yaml:2:8: not valid UTF-8 text (invalid leading UTF-8 octet); save the file "
                  "as UTF-8");
     expect_error_part("workers: 1\n\tlisten: []\n", "t.yaml:2:1: YAML syntax error:");
+}
+
+static void test_deep_nesting_is_refused_fast(void **state)
+{
+    (void)state;
+    /* libyaml is quadratic in flow depth; the loader must stop early. */
+    enum { DEPTH = 200000 };
+    char *y = malloc(3 + 2 * DEPTH + 2);
+    memcpy(y, "a: ", 3);
+    memset(y + 3, '[', DEPTH);
+    memset(y + 3 + DEPTH, ']', DEPTH);
+    memcpy(y + 3 + 2 * DEPTH, "\n", 2);
+    clock_t t0 = clock();
+    expect_error(y, "t.yaml:1:67: nested more than 64 levels deep; a sluice config never needs "
+                    "that");
+    assert_true((double)(clock() - t0) / CLOCKS_PER_SEC < 2.0);
+    free(y);
+    /* 64 levels are still parsed (and then refused by the schema, not the depth check). */
+    char ok[200] = "a: ";
+    memset(ok + 3, '[', 63);
+    memset(ok + 66, ']', 63);
+    ok[129] = '\0';
+    expect_error_part(ok, "unknown key \"a\"");
 }
 
 static void test_errors_are_collected(void **state)
@@ -754,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_error_routes),
         cmocka_unit_test(test_error_keys),
         cmocka_unit_test(test_error_document),
+        cmocka_unit_test(test_deep_nesting_is_refused_fast),
         cmocka_unit_test(test_errors_are_collected),
         cmocka_unit_test(test_error_flood_is_capped),
         cmocka_unit_test(test_durations),

@@ -164,6 +164,9 @@ static const struct {
     {"fc00::/7", "fe80::1%eth0", false},
     {"fe80::/10", "fe80::1%eth0", true},
     {"example.com", "127.0.0.1", false},
+    {"0.0.0.0/8", "1.", true},
+    {"0.0.0.0/8", "1..", false},
+    {"*", "1..", true},
     /* malformed patterns never match */
     {"**.example.com", "a.example.com", false},
     {"10.0.0.1/8", "10.0.0.1", false},

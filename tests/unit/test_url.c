@@ -252,6 +252,14 @@ static void test_lengths(void **state)
     assert_int_equal(sl_url_parse_absolute(in, strlen(in), &u), SL_URL_OK);
     snprintf(in, sizeof(in), "http://%sc/", host);
     assert_int_equal(sl_url_parse_absolute(in, strlen(in), &u), SL_URL_TOO_LONG);
+    /* The zone id counts towards the host length. */
+    char zone[260];
+    memset(zone, 'z', 240);
+    zone[240] = '\0';
+    snprintf(in, sizeof(in), "http://[fe80::1%%25%s]/", zone);
+    assert_int_equal(sl_url_parse_absolute(in, strlen(in), &u), SL_URL_OK);
+    snprintf(in, sizeof(in), "http://[fe80::1%%25%szzzz]/", zone);
+    assert_int_equal(sl_url_parse_absolute(in, strlen(in), &u), SL_URL_TOO_LONG);
     snprintf(in, sizeof(in), "%s:443", host);
     assert_int_equal(sl_url_parse_authority(in, strlen(in), &u), SL_URL_OK);
     snprintf(in, sizeof(in), "%sc:443", host);

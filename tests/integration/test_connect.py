@@ -65,7 +65,7 @@ def test_connect_to_private_literal_allowed_with_allow_private(sluice_factory, u
     c, r = open_tunnel(s, "127.0.0.1:%d" % upstream.port)
     with c:
         assert r.status == 200, r
-        c.send(request_bytes("GET", "/fixed?n=9", [("Host", "x")]))
+        c.send(request_bytes("GET", "/fixed?n=9", [("Host", "127.0.0.1:%d" % upstream.port)]))
         assert c.read_response().body == pattern_bytes(9)
 
 
@@ -75,3 +75,77 @@ def test_connect_to_unresolvable_host_is_502(proxy):
         assert r.status == 502, r
         assert r.header("x-sluice-error")
         assert r.header("x-sluice-blocked") is None
+
+
+class RawTcpServer:
+    """A non-HTTP TCP server: echoes bytes back; with a banner, speaks first."""
+
+    def __init__(self, banner=b""):
+        import socket
+        import threading
+        self.banner = banner
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            if self.banner:
+                c.sendall(self.banner)
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                self.received += d
+                c.sendall(d)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_connect_tunnel_carries_non_http_bytes(sluice_factory):
+    srv = RawTcpServer()
+    try:
+        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}]})
+        c, r = open_tunnel(s, "raw.test:%d" % srv.port)
+        with c:
+            assert r.status == 200, r
+            payload = b"\x00\x01binary protocol\xff\xfe" * 100
+            c.send(payload)
+            while len(c.buf) < len(payload):
+                c._fill()
+            assert bytes(c.buf) == payload
+    finally:
+        srv.close()
+
+
+def test_connect_tunnel_server_speaks_first(sluice_factory):
+    srv = RawTcpServer(banner=b"SSH-2.0-OpenSSH_9.2\r\n")
+    try:
+        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}]})
+        c, r = open_tunnel(s, "raw.test:%d" % srv.port)
+        with c:
+            assert r.status == 200, r
+            # the client sends nothing: the server's greeting must still come through
+            c.sock.settimeout(3)
+            while b"\r\n" not in c.buf:
+                c._fill()
+            assert bytes(c.buf).startswith(b"SSH-2.0-")
+    finally:
+        srv.close()

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 JOBS="$(nproc)"
+# Debian's Python, with the python3-* packages deps.sh installed (a pyenv or
+# venv python3 earlier on PATH would not have them).
+PY=/usr/bin/python3
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
@@ -20,12 +23,16 @@ step "unit tests"
 for checker in tests/rules/check_*.py; do
     [ -e "$checker" ] || continue
     step "rule checks: $checker"
-    python3 "$checker"
+    "$PY" "$checker"
 done
+if ls tests/rules/test_*.py >/dev/null 2>&1; then
+    step "rule checker self-tests"
+    "$PY" -m pytest -q -p no:cacheprovider tests/rules
+fi
 
 step "integration tests"
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
-    SLUICE_BIN="$PWD/build/sluice" python3 -m pytest -q tests/integration
+    SLUICE_BIN="$PWD/build/sluice" "$PY" -m pytest -q -p no:cacheprovider tests/integration
 fi
 
 step "build (ASan+UBSan)"
@@ -38,7 +45,7 @@ step "unit tests (ASan+UBSan)"
 
 step "integration tests (ASan+UBSan)"
 if [ -d tests/integration ] && ls tests/integration/test_*.py >/dev/null 2>&1; then
-    SLUICE_BIN="$PWD/build-asan/sluice" SLUICE_SLOW=1 python3 -m pytest -q tests/integration
+    SLUICE_BIN="$PWD/build-asan/sluice" SLUICE_SLOW=1 "$PY" -m pytest -q -p no:cacheprovider tests/integration
 fi
 
 step "fuzz (${FUZZ_SECONDS}s per target)"

@@ -186,9 +186,9 @@ void sl_client_update_reading(sl_client_t *c)
         want = false;
     else if (c->state == SL_CS_HEAD)
         want = true;
-    else if (c->state == SL_CS_FORWARD && (c->flags & SL_CF_REQ_DONE))
-        /* Keep reading (no epoll churn per request) but bound what pipelined
-         * requests may queue while the response is pending. */
+    else if ((c->state == SL_CS_FORWARD && (c->flags & SL_CF_REQ_DONE)) || c->state == SL_CS_DIAL)
+        /* Keep reading (no epoll churn per request) but bound what early
+         * body bytes or pipelined requests may queue meanwhile. */
         want = c->in.n < cfg_of(c)->limits.max_head_bytes;
     else if ((c->state == SL_CS_FORWARD && !(c->flags & SL_CF_REQ_DONE)) ||
              c->state == SL_CS_TUNNEL)
@@ -366,6 +366,13 @@ static bool intercept_tunnel(sl_client_t *c)
     return c->state != SL_CS_CLOSING;
 }
 
+void sl_client_destination_checked(sl_client_t *c)
+{
+    c->state = SL_CS_HEAD;
+    if (intercept_tunnel(c))
+        sl_client_update_reading(c);
+}
+
 /* Rewrite an inner request of an intercepted tunnel to absolute form, and
  * refuse one that names another host than the tunnel's. Returns 0, or -1
  * after answering. */
@@ -499,8 +506,17 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         exchange_finish(c);
         return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
     }
-    if (is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host))
-        return intercept_tunnel(c);
+    if (is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host)) {
+        /* Check where the name leads before saying 200, so DNS failures and
+         * private answers are refused on the CONNECT itself. */
+        x->resolve_only = true;
+        c->state = SL_CS_DIAL;
+        uv_timer_stop(&c->timer);
+        c->flags &= ~SL_CF_HEAD_TIMER;
+        sl_client_update_reading(c);
+        sl_upstream_acquire(c);
+        return c->state != SL_CS_CLOSING;
+    }
     if (!is_connect)
         build_upstream_head(c, req, &u);
     if (x->framing.kind == SL_H1_BODY_CHUNKED) {
@@ -579,9 +595,16 @@ static long forward_body(sl_client_t *c, char *p, size_t n)
         size_t len = n;
         const char *err = NULL;
         if (sl_chunked_decode(x->chunked, p, &len, &used, &err) != 0) {
-            /* The head already went upstream; all we can do is stop. */
-            sl_warn("request %s: malformed chunked body (%s): closing", x->id, err);
-            sl_client_close(c);
+            /* The upstream never gets a complete request: drop its
+             * connection, and tell the agent if no response has started. */
+            sl_info("request %s: malformed chunked body (%s)", x->id, err);
+            if (up->state == SL_US_HEAD && !up->got_bytes) {
+                c->up = NULL;
+                sl_upstream_close(up);
+                reject(c, err);
+            } else {
+                sl_client_close(c);
+            }
             return -1;
         }
         char hex[24];

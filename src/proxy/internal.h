@@ -24,6 +24,8 @@ void sl_client_on_connection(uv_stream_t *listener, int status);
 /* The upstream for the current exchange is connected (or taken from the
  * pool): send the request. */
 void sl_client_upstream_ready(sl_client_t *c, sl_upstream_t *up);
+/* The destination of a resolve-only exchange passed the address checks. */
+void sl_client_destination_checked(sl_client_t *c);
 /* The upstream could not be reached: answer with a 502/504 or 403. */
 void sl_client_upstream_failed(sl_client_t *c, int status, const char *code, const char *detail);
 void sl_client_upstream_refused(sl_client_t *c, const sl_verdict_t *v);

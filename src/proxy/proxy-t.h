@@ -109,6 +109,7 @@ typedef struct sl_exchange {
     int client_minor;           /* HTTP/1.x minor version the client spoke */
     bool upgrade;               /* request asked for a protocol upgrade */
     bool upstream_tls;          /* speak TLS to the upstream (intercepted https) */
+    bool resolve_only;          /* check the destination's addresses, do not connect */
     int status;                 /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict;        /* "allow" / "block" / "error" */

@@ -270,6 +270,20 @@ static void add_addr(sl_upstream_t *up, const sl_ip_t *ip, uint16_t port)
     sl_ip_to_sockaddr(ip, port, &up->addrs[up->n_addrs++], &len);
 }
 
+/* The destination passed every address check: connect, or, when the
+ * exchange only wanted the check (an intercepted CONNECT), report back. */
+static void dial_checked(sl_upstream_t *up)
+{
+    sl_client_t *c = up->c;
+    if (c && c->x.resolve_only) {
+        c->up = NULL;
+        sl_upstream_close(up);
+        sl_client_destination_checked(c);
+        return;
+    }
+    connect_next(up);
+}
+
 static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     sl_upstream_t *up = req->data;
@@ -320,7 +334,7 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         up_fail(up, 502, "dns-failed", "the name resolved to no usable address");
         return;
     }
-    connect_next(up);
+    dial_checked(up);
 }
 
 static void pool_key(sl_client_t *c, char *key, size_t cap)
@@ -376,7 +390,7 @@ void sl_upstream_acquire(sl_client_t *c)
     sl_ip_t ip;
     if (t->is_literal && !t->route) {
         add_addr(up, &t->literal, port);
-        connect_next(up);
+        dial_checked(up);
         return;
     }
     if (sl_ip_parse_literal(name, strlen(name), &ip) == 1) {
@@ -389,7 +403,7 @@ void sl_upstream_acquire(sl_client_t *c)
             return;
         }
         add_addr(up, &ip, port);
-        connect_next(up);
+        dial_checked(up);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -654,9 +668,10 @@ static void process_response_head(sl_upstream_t *up)
         sl_h1_header_t hdrs[RESP_HEADERS_CAP];
         sl_h1_response_t res = {.headers = hdrs, .n_headers = RESP_HEADERS_CAP};
         const char *err = NULL;
-        int r = sl_h1_parse_response(up->in.p, up->in.n, &res, &err);
+        size_t scan = up->in.n < cfg->limits.max_head_bytes ? up->in.n : cfg->limits.max_head_bytes;
+        int r = sl_h1_parse_response(up->in.p, scan, &res, &err);
         if (r == SL_H1_INCOMPLETE) {
-            if (up->in.n > cfg->limits.max_head_bytes)
+            if (up->in.n >= cfg->limits.max_head_bytes)
                 up_fail(up, 502, "bad-response", "upstream response head exceeds the size limit");
             return;
         }

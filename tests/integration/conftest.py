@@ -123,9 +123,13 @@ class Sluice:
         return cfg
 
     def write_config(self, cfg=None, text=None):
+        """Replace the config file atomically (write a temp file, rename over), so a
+        reload can never read a half-written file."""
         if text is None:
             text = to_yaml(cfg) + "\n"
-        self.config_path.write_text(text)
+        tmp = self.config_path.with_name(self.config_path.name + ".new")
+        tmp.write_text(text)
+        os.replace(tmp, self.config_path)
 
     def start(self, ready_timeout=10.0):
         last = ""

@@ -314,3 +314,57 @@ def test_sigterm_drain_timeout_bounds_exit(sluice_factory):
     s.proc.wait(10)
     assert time.monotonic() - t0 < 4.0
     t.join(10)
+
+
+def test_reload_applies_limits_and_routes(sluice_factory, upstream):
+    s = sluice_factory()
+    big = [("X-Big", "a" * 20000)]
+    with RawConn(s.port) as c:
+        c.send(request_bytes("GET", U + "/fixed?n=1", [("Host", "upstream.test")] + big))
+        assert c.read_response().status == 200
+    cfg = s.make_config(s.port)
+    cfg["limits"]["max_head_bytes"] = 8192
+    cfg["routes"].append({"host": "second.test", "to": upstream.addr})
+    s.write_config(cfg)
+    s.signal(signal.SIGHUP)
+    assert wait_for(lambda: status_of(s, "http://second.test/fixed?n=1") == 200), "new route not applied"
+
+    def big_head_status():
+        with RawConn(s.port) as c:
+            c.send(request_bytes("GET", U + "/fixed?n=1", [("Host", "upstream.test")] + big))
+            return c.read_response().status
+    assert big_head_status() == 400, "reloaded max_head_bytes not applied"
+
+
+def test_many_reloads_under_load(sluice_factory, upstream):
+    s = sluice_factory()
+    stop = threading.Event()
+    errors = []
+
+    def load():
+        with s.session() as sess:
+            while not stop.is_set():
+                try:
+                    r = sess.get(U + "/fixed?n=100", timeout=5)
+                    if r.status_code != 200 or r.content != pattern_bytes(100):
+                        errors.append((r.status_code, r.headers.get("X-Sluice-Error"), r.text[:200]))
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            cfg = s.make_config(s.port)
+            cfg["policy"]["deny"] = ["blocked.example", "other%d.example" % i]
+            s.write_config(cfg)
+            s.signal(signal.SIGHUP)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert s.alive()
+    assert not errors, errors[:5]
+    assert wait_for(lambda: status_of(s, "http://other19.example/") == 403)

@@ -2,7 +2,10 @@
 
 import hashlib
 import os
+import threading
 import time
+
+import pytest
 
 from helpers import RawConn, curl, request_bytes, sha256, slow_factor
 from upstream import pattern_bytes, seeded_bytes
@@ -346,3 +349,58 @@ def test_host_header_does_not_override_absolute_target(proxy, upstream):
         r = c.read_response()
     assert r.status in (400, 403), r
     assert upstream.snapshot()["bytes_received"] == 0
+
+
+def test_interim_103_then_final_response(proxy):
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes("GET", U + "/early-hints", [("Host", "upstream.test")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"after hints"
+        c.send(request_bytes("GET", U + "/fixed?n=8", [("Host", "upstream.test")]))
+        assert c.read_response().body == pattern_bytes(8)
+
+
+@pytest.mark.parametrize("target", ["/chunked?n=5000", "/bytes?n=70000", "/close?n=100", "/status?code=204"])
+def test_head_on_any_framing_then_reuse(proxy, target):
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes("HEAD", U + target, [("Host", "upstream.test")]))
+        r = c.read_response("HEAD")
+        assert r.status in (200, 204)
+        assert not c.buf, "bytes after a HEAD response head: %r" % bytes(c.buf[:100])
+        if target.startswith("/close"):
+            return  # the upstream closed; the proxy may close too
+        c.send(request_bytes("GET", U + "/fixed?n=8", [("Host", "upstream.test")]))
+        assert c.read_response().body == pattern_bytes(8)
+
+
+def test_route_host_glob(sluice_factory, upstream):
+    s = sluice_factory({"routes": [{"host": "*.svc.test", "to": upstream.addr}]})
+    r = s.get("http://alpha.svc.test/fixed?n=4")
+    assert r.status_code == 200 and r.content == pattern_bytes(4)
+    assert upstream.wait_requests(1)[0].header("host").startswith("alpha.svc.test")
+
+
+def test_concurrent_clients_no_crosstalk(proxy, upstream):
+    errors = []
+
+    def client(k):
+        try:
+            with RawConn(proxy.port, timeout=20) as c:
+                for i in range(15):
+                    body = (b"client-%d-req-%d-" % (k, i)) * (50 + 37 * i)
+                    c.send(request_bytes("POST", U + "/echo", [("Host", "upstream.test"),
+                                                                ("Content-Length", str(len(body)))], body))
+                    r = c.read_response()
+                    if r.status != 200 or r.body != body:
+                        errors.append((k, i, r.status, r.body[:60]))
+                        return
+        except Exception as e:  # noqa: BLE001
+            errors.append((k, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:5]
+    assert len(upstream.wait_requests(600)) == 600

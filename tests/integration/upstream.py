@@ -25,6 +25,7 @@ Endpoints (path before '?'; query parameters in brackets):
   /malformed [kind]          a broken response (garbage, badstatus, cl_te,
                              dup_cl, bad_chunk, truncated)
   /hop                       a response carrying hop-by-hop headers
+  /early-hints               a 103 interim response, then 200 "after hints"
   /truncated [n=1000, send=500]
                              announces Content-Length n, sends `send` bytes, closes
   /bighead [size=40000]      a response head of about `size` bytes
@@ -528,6 +529,9 @@ class Upstream:
             keep = False
             send_fixed(200, b"bye")
             return False
+        elif path == "/early-hints":
+            conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            send_fixed(200, b"after hints")
         elif path == "/hop":
             send_fixed(200, b"hop", [("Connection", "X-Resp-Hop"), ("X-Resp-Hop", "must-not-pass"),
                                      ("Keep-Alive", "timeout=99"), ("Proxy-Connection", "keep-alive"),

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import sluice_bin, to_yaml
+from sluice_harness import sluice_bin, to_yaml
 from helpers import RawConn, clean_env, request_bytes
 from upstream import pattern_bytes
 

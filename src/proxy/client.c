@@ -11,6 +11,7 @@
 #include "tls/certcache.h"
 #include "core/log.h"
 #include "http/url.h"
+#include "policy/ratelimit.h"
 #include "proxy/internal.h"
 
 #define MAX_HEADERS_CAP 1024
@@ -70,7 +71,7 @@ static void exchange_audit(sl_client_t *c)
         return;
     sl_audit_event_t ev = {
         .request_id = x->id,
-        .identity = "default",
+        .identity = x->ident ? x->ident->name : NULL,
         .method = x->method,
         .host = x->target.host[0] ? x->target.host : NULL,
         .port = x->target.port,
@@ -343,6 +344,60 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     sl_buf_append(h, "\r\n", 2);
 }
 
+/* Find out who sent the request. Inside an intercepted tunnel that is who
+ * opened the tunnel. Returns 0, or -1 after answering 407. */
+static int identify(sl_client_t *c, const sl_h1_request_t *req)
+{
+    sl_exchange_t *x = &c->x;
+    const char *why = "unknown client";
+    if (c->tunnel_identity[0]) {
+        x->ident = sl_policy_identity_named(x->policy, c->tunnel_identity);
+        why = "the identity that opened this tunnel no longer exists";
+    } else {
+        sl_view_t auth = SL_VIEW_NULL;
+        for (size_t i = 0; i < req->n_headers; i++)
+            if (sl_view_ieq(req->headers[i].name, "proxy-authorization"))
+                auth = req->headers[i].value;
+        x->ident = sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth,
+                                      &why);
+    }
+    if (x->ident)
+        return 0;
+    sl_verdict_t v = {.blocked = true, .rule = "identity.refused", .scanner = "identity"};
+    snprintf(v.reason, sizeof v.reason, "%s", why);
+    c->flags |= SL_CF_CLOSE_AFTER;
+    x->status = 407;
+    sl_respond_refusal(c, &v);
+    exchange_finish(c);
+    return -1;
+}
+
+/* Rate limits of the identity's policy, per identity and per destination.
+ * Returns true (with the verdict filled) when the request must wait. */
+static bool rate_limited(sl_client_t *c, sl_verdict_t *v)
+{
+    const sl_exchange_t *x = &c->x;
+    const sl_policy_cfg_t *pc = x->ident->rules.cfg;
+    if (pc->rate_limit.requests == 0 && pc->rate_limit.per_host == 0)
+        return false;
+    uint64_t now = uv_now(&c->w->loop);
+    char key[160];
+    snprintf(key, sizeof key, "%s", x->ident->name);
+    bool ok = sl_ratelimit_take(key, pc->rate_limit.requests, pc->rate_limit.window, now);
+    if (ok) {
+        snprintf(key, sizeof key, "%.64s|%.90s", x->ident->name, x->target.host);
+        ok = sl_ratelimit_take(key, pc->rate_limit.per_host, pc->rate_limit.window, now);
+    }
+    if (ok)
+        return false;
+    v->blocked = true;
+    v->rule = "policy.rate-limit";
+    v->scanner = "policy";
+    snprintf(v->reason, sizeof v->reason, "rate limit of policy %s reached for %s; retry later",
+             x->ident->rules.policy_name, x->ident->name);
+    return true;
+}
+
 /* Accept a CONNECT for interception: answer 200 at once and look at the
  * first bytes the agent sends. TLS is decrypted with a leaf minted for the
  * CONNECT host; anything else is read as plain HTTP. Either way every request
@@ -360,6 +415,7 @@ static bool intercept_tunnel(sl_client_t *c)
     x->verdict = "allow";
     snprintf(x->reason, sizeof x->reason, "tunnel intercepted");
     snprintf(c->tunnel_host, sizeof c->tunnel_host, "%s", x->target.host);
+    snprintf(c->tunnel_identity, sizeof c->tunnel_identity, "%s", x->ident->name);
     c->tunnel_port = x->target.port;
     c->flags |= SL_CF_PEEK;
     exchange_finish(c);
@@ -442,6 +498,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (sl_h1_request_framing(req, &x->framing, &err) != 0) {
         return reject(c, err);
     }
+    if (identify(c, req) != 0)
+        return false;
     x->client_minor = req->minor_version;
     x->upgrade = x->framing.upgrade && !is_connect;
     if (!x->framing.keep_alive || req->minor_version == 0)
@@ -497,7 +555,14 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         return reject(c, msg);
     }
     sl_verdict_t v;
-    sl_policy_check_target(x->policy, u.host, u.port, &x->target, &v);
+    sl_policy_check_target(x->policy, x->ident, u.host, u.port, &x->target, &v);
+    if (!v.blocked && !(is_connect && c->w->server->certs &&
+                        !sl_policy_passthrough(x->policy, x->target.host)))
+        sl_policy_check_request(x->ident, req->method, x->target.host, x->target.port,
+                                sl_view(x->path.p ? x->path.p : "/", x->path.n ? x->path.n : 1),
+                                &v);
+    if (!v.blocked && rate_limited(c, &v))
+        x->status = 429;
     if (v.blocked) {
         /* Unread body bytes would be taken for the next request. */
         if (x->framing.kind != SL_H1_BODY_NONE)
@@ -905,6 +970,13 @@ void sl_client_on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    c->listener = (int)((uv_tcp_t *)listener - w->listeners);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    uint16_t port;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+        sl_ip_from_sockaddr((struct sockaddr *)&ss, &c->peer, &port) == 0)
+        c->has_peer = true;
     c->state = SL_CS_HEAD;
     set_timer(c, cfg_of(c)->timeouts.header_read);
     sl_client_update_reading(c);

@@ -60,6 +60,7 @@ struct sl_server {
     size_t n_exited;
     atomic_bool force_stop;       /* drain timeout passed: close everything */
     sl_buf_t config_text;         /* bytes of the config file last loaded */
+    sl_overlay_t overlay;         /* runtime changes (admin API), under `lock` */
     struct sl_ca *ca;             /* interception CA (NULL when interception is off) */
     struct sl_certcache *certs;   /* leaves minted by `ca`, per host */
     atomic_uint_fast64_t policy_gen;
@@ -94,6 +95,7 @@ typedef enum sl_client_state {
  * pipelined requests wait in the input buffer). */
 typedef struct sl_exchange {
     sl_policy_t *policy;        /* snapshot this request is decided under */
+    const sl_identity_t *ident; /* who sent it (points into `policy`) */
     char id[24];                /* request id */
     uint64_t start_ns;
     char method[24];
@@ -129,6 +131,10 @@ struct sl_client {
     sl_client_t *prev, *next;   /* worker's client list */
     sl_upstream_t *up;          /* attached upstream, if any */
     sl_tls_t *tls;              /* agent-side TLS session inside an intercepted tunnel */
+    int listener;               /* index of the listen address it arrived on */
+    sl_ip_t peer;               /* client address */
+    bool has_peer;
+    char tunnel_identity[72];   /* identity that opened the intercepted tunnel */
     char tunnel_host[256];      /* CONNECT host of an intercepted tunnel ("" otherwise) */
     uint16_t tunnel_port;
     sl_buf_t tunnel_target;     /* inner request rewritten to absolute form */

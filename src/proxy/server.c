@@ -188,7 +188,7 @@ static void reload(const char *why, bool only_if_changed)
     const char *old_audit = server.current->cfg->audit_path;
     bool audit_changed = strcmp(old_audit, cfg->audit_path) != 0;
     uint64_t gen = atomic_fetch_add(&server.policy_gen, 1) + 1;
-    sl_policy_t *p = sl_policy_new(cfg, gen, &err);
+    sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, &err);
     if (p == NULL) {
         sl_error("reload (%s) rejected, keeping the running config:\n%s", why, sl_buf_cstr(&err));
         sl_buf_free(&err);
@@ -331,7 +331,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     if (config_path)
         read_file(config_path, &server.config_text);
     atomic_store(&server.policy_gen, 1);
-    sl_policy_t *p = sl_policy_new(cfg, 1, &err);
+    sl_policy_t *p = sl_policy_new(cfg, &server.overlay, 1, &err);
     if (p == NULL) {
         fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
         sl_buf_free(&err);

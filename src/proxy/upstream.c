@@ -314,7 +314,7 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
             continue;
         sl_verdict_t v;
         memset(&v, 0, sizeof v);
-        sl_policy_check_address(c->x.policy, &c->x.target, &ip, port, &v);
+        sl_policy_check_address(c->x.policy, c->x.ident, &c->x.target, &ip, port, &v);
         if (v.blocked) {
             /* One bad answer taints the name: a rebinding attacker mixes them. */
             if (!first_block.blocked)
@@ -395,7 +395,7 @@ void sl_upstream_acquire(sl_client_t *c)
     }
     if (sl_ip_parse_literal(name, strlen(name), &ip) == 1) {
         sl_verdict_t v = {0};
-        sl_policy_check_address(x->policy, t, &ip, port, &v);
+        sl_policy_check_address(x->policy, x->ident, t, &ip, port, &v);
         if (v.blocked) {
             c->up = NULL;
             sl_upstream_close(up);

@@ -152,3 +152,15 @@ def test_audit_line_for_bad_request(proxy, upstream):
     assert ev["upstream"] is None
     if "request_id" in r.json():
         assert ev["request_id"] == r.json()["request_id"]
+
+
+def test_audit_time_and_duration(proxy):
+    import datetime
+    t0 = datetime.datetime.now(datetime.timezone.utc)
+    r = proxy.get(U + "/slow?chunks=3&size=10&delay=0.5")
+    assert r.status_code == 200
+    ev = proxy.audit(1)[0]
+    ts = datetime.datetime.fromisoformat(ev["time"].replace("Z", "+00:00"))
+    assert ts.tzinfo is not None, "audit time without a timezone: %r" % ev["time"]
+    assert abs((ts - t0).total_seconds()) < 5, (ev["time"], t0)
+    assert ev["duration_ms"] >= 900, ev

@@ -404,3 +404,45 @@ def test_concurrent_clients_no_crosstalk(proxy, upstream):
         t.join(60)
     assert not errors, errors[:5]
     assert len(upstream.wait_requests(600)) == 600
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PATCH", "PROPFIND"])
+def test_other_methods_forwarded(proxy, upstream, method):
+    body = b'{"k": "v"}'
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes(method, U + "/echo", [("Host", "upstream.test"), ("Content-Length", str(len(body)))],
+                             body))
+        r = c.read_response()
+    assert r.status == 200 and r.body == body
+    q = upstream.wait_requests(1)[0]
+    assert q.method == method and q.body == body
+
+
+def test_scheme_and_host_are_case_insensitive(proxy, upstream):
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes("GET", "HTTP://UPSTREAM.Test/fixed?n=5", [("Host", "UPSTREAM.Test")]))
+        r = c.read_response()
+    assert r.status == 200 and r.body == pattern_bytes(5)
+
+
+def test_userinfo_in_target_never_leaks(proxy, upstream):
+    secret = "s3cr3tpassw0rd"
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes("GET", "http://user:%s@upstream.test/fixed?n=5" % secret, [("Host", "upstream.test")]))
+        r = c.read_response()
+    assert r.status in (200, 400, 403), r
+    time.sleep(0.2)
+    proxy.audit(1)
+    assert secret not in proxy.audit_text()
+    assert secret not in proxy.stderr()
+    for b in upstream.conn_bytes.values():
+        assert secret.encode() not in b
+
+
+def test_missing_host_header_is_400(proxy, upstream):
+    # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
+    with RawConn(proxy.port) as c:
+        c.send(b"GET http://upstream.test/fixed HTTP/1.1\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 400
+    assert upstream.snapshot()["bytes_received"] == 0

@@ -446,3 +446,22 @@ def test_missing_host_header_is_400(proxy, upstream):
         r = c.read_response()
     assert r.status == 400
     assert upstream.snapshot()["bytes_received"] == 0
+
+
+def test_client_connection_close_is_honoured(proxy):
+    with RawConn(proxy.port) as c:
+        c.send(request_bytes("GET", U + "/fixed?n=5", [("Host", "upstream.test"), ("Connection", "close")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == pattern_bytes(5)
+        assert c.is_closed(2.0), "connection kept open after Connection: close"
+
+
+def test_expect_100_continue_with_chunked_body(proxy, upstream):
+    with RawConn(proxy.port, timeout=5) as c:
+        c.send(request_bytes("POST", U + "/echo", [("Host", "upstream.test"), ("Transfer-Encoding", "chunked"),
+                                                    ("Expect", "100-continue")]))
+        head = c.read_head()
+        assert head.status == 100
+        c.send(b"4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"wikipedia"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sluice_harness import sluice_bin, to_yaml
+from sluice_harness import REPO_ROOT, sluice_bin, to_yaml
 from helpers import RawConn, clean_env, request_bytes
 from upstream import pattern_bytes
 
@@ -63,6 +63,25 @@ def pos(text, needle, last=False):
 def variant(old, new):
     assert old in GOOD
     return GOOD.replace(old, new)
+
+
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_shipped_examples_pass_check(path):
+    r = run_check(path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_default_config_passes_check(tmp_path):
+    r = subprocess.run([sluice_bin(), "run", "--print-default"], capture_output=True, text=True, timeout=20,
+                       env=clean_env())
+    assert r.returncode == 0, r.stderr
+    p = tmp_path / "default.yaml"
+    p.write_text(r.stdout)
+    r = run_check(p)
+    assert r.returncode == 0, r.stderr
 
 
 # (name, text, needles): the error must name FILE:LINE:COL at one of the needles

@@ -169,3 +169,34 @@ def test_slow_reader_is_backpressured(sluice_factory, upstream):
         assert got == n
     finally:
         c.close()
+
+
+def test_slow_upstream_reader_backpressures_upload(proxy, upstream):
+    n = 200 * 1024 * 1024
+    base = rss_kib(proxy.proc.pid)
+    block = pattern_bytes(1 << 20)
+    result = {}
+
+    def upload():
+        try:
+            with RawConn(proxy.port, timeout=30) as c:
+                c.send(request_bytes("POST", U + "/slowread?delay=3",
+                                     [("Host", "upstream.test"), ("Content-Length", str(n))]))
+                for _ in range(n // len(block)):
+                    c.send(block)
+                r = c.read_response()
+                result["status"] = r.status
+                result["body"] = r.body
+        except Exception as e:  # noqa: BLE001
+            result["error"] = repr(e)
+
+    t = threading.Thread(target=upload)
+    t.start()
+    time.sleep(2.0)  # the upstream reads nothing for 3 s
+    grown = rss_kib(proxy.proc.pid) - base
+    t.join(60)
+    assert grown < 48 * 1024, "sluice RSS grew %d KiB buffering an upload the upstream is not reading" % grown
+    assert "error" not in result, result
+    assert result["status"] == 200
+    q = upstream.wait_requests(1)[0]
+    assert q.body_len == n

@@ -25,6 +25,8 @@ Endpoints (path before '?'; query parameters in brackets):
   /malformed [kind]          a broken response (garbage, badstatus, cl_te,
                              dup_cl, bad_chunk, truncated)
   /hop                       a response carrying hop-by-hop headers
+  /slowread [delay=3]        waits `delay` s after the head before reading the body,
+                             then answers with the body's sha256
   /early-hints               a 103 interim response, then 200 "after hints"
   /truncated [n=1000, send=500]
                              announces Content-Length n, sends `send` bytes, closes
@@ -328,6 +330,10 @@ class Upstream:
             if total[0] <= KEEP_BODY:
                 kept.extend(data)
 
+        if req.path == "/slowread":
+            # a slow consumer: read nothing for a while after the head
+            q = parse_qs(urlsplit(req.target).query)
+            time.sleep(float(q.get("delay", ["3"])[-1]))
         expect = (req.header("expect") or "").lower() == "100-continue"
         if expect:
             if req.path == "/expect-417":
@@ -529,6 +535,8 @@ class Upstream:
             keep = False
             send_fixed(200, b"bye")
             return False
+        elif path == "/slowread":
+            send_fixed(200, req.body_sha256.encode(), [("X-Request-Len", str(req.body_len))])
         elif path == "/early-hints":
             conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
             send_fixed(200, b"after hints")

@@ -116,6 +116,8 @@ void sl_client_close(sl_client_t *c)
         exchange_audit(c);
         c->flags &= ~SL_CF_EXCHANGE;
     }
+    if (c->state == SL_CS_HELD)
+        sl_approval_forget(c);
     c->state = SL_CS_CLOSING;
     if (c->up) {
         sl_upstream_t *up = c->up;
@@ -270,12 +272,27 @@ static void client_timer_cb(uv_timer_t *t)
     sl_client_close(c); /* idle keep-alive connection */
 }
 
+/* Request ids: 8 hex digits random per process, 2 of worker, 10 of sequence. */
+static void new_request_id(sl_client_t *c)
+{
+    static const char hex[] = "0123456789abcdef";
+    sl_worker_t *w = c->w;
+    uint64_t parts[3] = {w->server->id_prefix, (uint64_t)w->id & 0xff, ++w->req_seq};
+    int widths[3] = {8, 2, 10};
+    char *o = c->x.id;
+    for (int k = 0; k < 3; k++) {
+        for (int i = widths[k] - 1; i >= 0; i--)
+            o[i] = hex[(parts[k] >> (4 * (widths[k] - 1 - i))) & 15];
+        o += widths[k];
+    }
+    *o = '\0';
+}
+
 /* Answer 400 and close: the request cannot be read unambiguously. */
 static bool reject(sl_client_t *c, const char *reason)
 {
     if (c->x.id[0] == '\0')
-        snprintf(c->x.id, sizeof c->x.id, "%08x%02x%010llx", c->w->server->id_prefix,
-                 (unsigned)c->w->id & 0xff, (unsigned long long)++c->w->req_seq);
+        new_request_id(c);
     sl_respond_bad_request(c, reason);
     exchange_finish(c);
     return false;
@@ -289,8 +306,7 @@ static void exchange_begin(sl_client_t *c, const sl_h1_request_t *req)
     c->flags |= SL_CF_EXCHANGE;
     x->start_ns = sl_io_now_ns();
     x->policy = sl_policy_ref(w->policy);
-    snprintf(x->id, sizeof x->id, "%08x%02x%010llx", w->server->id_prefix, (unsigned)w->id & 0xff,
-             (unsigned long long)++w->req_seq);
+    new_request_id(c);
     size_t ml = req->method.n < sizeof x->method - 1 ? req->method.n : sizeof x->method - 1;
     memcpy(x->method, req->method.p, ml);
     x->method[ml] = '\0';
@@ -483,6 +499,14 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
     return 0;
 }
 
+/* The request passed every check: find or dial its upstream. */
+static void dispatch(sl_client_t *c)
+{
+    c->state = SL_CS_DIAL;
+    sl_client_update_reading(c);
+    sl_upstream_acquire(c);
+}
+
 /* Decide and dispatch a parsed request head. Returns false if the
  * connection was closed or is closing. */
 static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
@@ -502,7 +526,9 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         return false;
     x->client_minor = req->minor_version;
     x->upgrade = x->framing.upgrade && !is_connect;
-    if (!x->framing.keep_alive || req->minor_version == 0)
+    /* A CONNECT's own Connection header and version do not end the tunnel
+     * (requests' http.client and s_client send HTTP/1.0 CONNECTs). */
+    if (!is_connect && (!x->framing.keep_alive || req->minor_version == 0))
         c->flags |= SL_CF_CLOSE_AFTER;
     sl_url_t u;
     int r;
@@ -597,12 +623,46 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (x->framing.kind == SL_H1_BODY_NONE ||
         (x->framing.kind == SL_H1_BODY_LENGTH && x->body_left == 0))
         c->flags |= SL_CF_REQ_DONE;
-    c->state = SL_CS_DIAL;
     uv_timer_stop(&c->timer);
     c->flags &= ~SL_CF_HEAD_TIMER;
-    sl_client_update_reading(c);
-    sl_upstream_acquire(c);
+    if (!is_connect && sl_policy_needs_approval(x->ident, req->method, x->target.host)) {
+        sl_approval_hold(c);
+        return c->state != SL_CS_CLOSING;
+    }
+    dispatch(c);
     return c->state != SL_CS_CLOSING;
+}
+
+static void approval_timer_cb(uv_timer_t *t)
+{
+    sl_client_t *c = t->data;
+    if (c->state != SL_CS_HELD)
+        return;
+    sl_approval_forget(c);
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-timeout", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason,
+             "no operator approved this request within the approval timeout");
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
+}
+
+void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, approval_timer_cb, ms, 0);
+}
+
+void sl_client_approval_decided(sl_client_t *c, bool approve, const char *actor)
+{
+    uv_timer_stop(&c->timer);
+    if (approve) {
+        sl_info("request %s approved by %s", c->x.id, actor);
+        dispatch(c);
+        return;
+    }
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-denied", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason, "an operator (%.60s) denied this request", actor);
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
 }
 
 /* Try to parse one head from `p`. Returns bytes consumed, 0 if more are
@@ -767,15 +827,11 @@ static void drain_once(sl_client_t *c)
         sl_buf_free(&c->in);
 }
 
-/* Send what the agent-side TLS session has for the agent. */
+/* Send what the agent-side TLS session has for the agent (handshake
+ * messages, alerts): a send of nothing flushes the session's output. */
 static int client_tls_flush(sl_client_t *c)
 {
-    sl_buf_t raw = {0};
-    sl_tls_take_output(c->tls, &raw);
-    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
-    int r = raw.n ? sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c) : 0;
-    sl_buf_free(&raw);
-    return r;
+    return sl_client_send(c, NULL, 0);
 }
 
 /* Decrypt what the agent sent into c->in. Returns -1 if the connection is

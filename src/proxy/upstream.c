@@ -192,12 +192,7 @@ int sl_upstream_send(sl_upstream_t *up, const uv_buf_t *b, unsigned nb)
 /* Send whatever the TLS session has for the upstream (handshake, alerts). */
 static int flush_tls(sl_upstream_t *up)
 {
-    sl_buf_t raw = {0};
-    sl_tls_take_output(up->tls, &raw);
-    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
-    int r = raw.n ? sl_io_write((uv_stream_t *)&up->tcp, &b, 1, sl_upstream_write_cb, up) : 0;
-    sl_buf_free(&raw);
-    return r;
+    return sl_upstream_send(up, NULL, 0);
 }
 
 /* Begin TLS to the upstream, verifying its certificate for the name the

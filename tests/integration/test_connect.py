@@ -144,8 +144,11 @@ def test_connect_tunnel_server_speaks_first(sluice_factory):
             assert r.status == 200, r
             # the client sends nothing: the server's greeting must still come through
             c.sock.settimeout(3)
-            while b"\r\n" not in c.buf:
-                c._fill()
+            try:
+                while b"\r\n" not in c.buf:
+                    c._fill()
+            except TimeoutError:
+                raise AssertionError("the server's greeting did not come through the tunnel within 3 s")
             assert bytes(c.buf).startswith(b"SSH-2.0-")
     finally:
         srv.close()

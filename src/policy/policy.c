@@ -442,6 +442,36 @@ const sl_identity_t *sl_policy_identify(const sl_policy_t *p, int listener, cons
     return &p->ids[p->n_ids - 1];
 }
 
+/* Does the path have a "." or ".." segment, written plainly or with
+ * percent-encoded dots or slashes (what an origin may resolve)? */
+static bool has_dot_segment(sl_view_t path)
+{
+    char seg[8];
+    size_t n = 0;
+    for (size_t i = 0; i <= path.n; i++) {
+        char ch;
+        if (i == path.n) {
+            ch = '/';
+        } else if (path.p[i] == '%' && i + 2 < path.n) {
+            int hi = sl_hexval((unsigned char)path.p[i + 1]);
+            int lo = sl_hexval((unsigned char)path.p[i + 2]);
+            ch = hi >= 0 && lo >= 0 ? (char)(hi * 16 + lo) : '%';
+            if (hi >= 0 && lo >= 0)
+                i += 2;
+        } else {
+            ch = path.p[i];
+        }
+        if (ch == '/' || ch == '\\') {
+            if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                return true;
+            n = 0;
+        } else if (n < sizeof seg) {
+            seg[n++] = ch;
+        }
+    }
+    return false;
+}
+
 static bool path_matches(const char *pattern, sl_view_t path)
 {
     char buf[2048];
@@ -463,6 +493,7 @@ void sl_policy_check_request(const sl_identity_t *id, sl_view_t method, const ch
     if (q)
         path.n = (size_t)(q - path.p);
     bool any = false;
+    bool dots = has_dot_segment(path);
     for (size_t i = 0; i < pc->n_rules; i++) {
         const sl_host_rule_cfg_t *r = &pc->rules[i];
         if (!sl_hostglob_match(r->host, h))
@@ -479,7 +510,9 @@ void sl_policy_check_request(const sl_identity_t *id, sl_view_t method, const ch
         if (!ok)
             continue;
         ok = r->n_paths == 0;
-        for (size_t k = 0; k < r->n_paths && !ok; k++)
+        /* A path rule cannot be judged on "/a/../b": the origin would
+         * resolve it elsewhere. Such paths fit no path rule. */
+        for (size_t k = 0; k < r->n_paths && !ok && !dots; k++)
             ok = path_matches(r->paths[k], path);
         if (ok)
             return;

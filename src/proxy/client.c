@@ -522,6 +522,13 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (sl_h1_request_framing(req, &x->framing, &err) != 0) {
         return reject(c, err);
     }
+    if (!is_connect && req->minor_version == 1 && !c->tunnel_host[0]) {
+        bool has_host = false;
+        for (size_t i = 0; i < req->n_headers && !has_host; i++)
+            has_host = sl_view_ieq(req->headers[i].name, "host");
+        if (!has_host)
+            return reject(c, "HTTP/1.1 request without a Host header");
+    }
     if (identify(c, req) != 0)
         return false;
     x->client_minor = req->minor_version;

@@ -122,7 +122,10 @@ class RawTcpServer:
 def test_connect_tunnel_carries_non_http_bytes(sluice_factory):
     srv = RawTcpServer()
     try:
-        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}]})
+        # A plain byte tunnel: interception off (with it on, an opaque
+        # protocol inside CONNECT is refused, see test_opaque_bytes_refused_when_intercepting).
+        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}],
+                            "tls": {"intercept": False}})
         c, r = open_tunnel(s, "raw.test:%d" % srv.port)
         with c:
             assert r.status == 200, r
@@ -138,7 +141,10 @@ def test_connect_tunnel_carries_non_http_bytes(sluice_factory):
 def test_connect_tunnel_server_speaks_first(sluice_factory):
     srv = RawTcpServer(banner=b"SSH-2.0-OpenSSH_9.2\r\n")
     try:
-        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}]})
+        # A plain byte tunnel: interception off (with it on, an opaque
+        # protocol inside CONNECT is refused, see test_opaque_bytes_refused_when_intercepting).
+        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}],
+                            "tls": {"intercept": False}})
         c, r = open_tunnel(s, "raw.test:%d" % srv.port)
         with c:
             assert r.status == 200, r
@@ -150,5 +156,22 @@ def test_connect_tunnel_server_speaks_first(sluice_factory):
             except TimeoutError:
                 raise AssertionError("the server's greeting did not come through the tunnel within 3 s")
             assert bytes(c.buf).startswith(b"SSH-2.0-")
+    finally:
+        srv.close()
+
+
+def test_opaque_bytes_refused_when_intercepting(sluice_factory):
+    # With interception on (the default) a tunnel must carry TLS or HTTP:
+    # anything else could not be inspected, so it is refused, not relayed.
+    srv = RawTcpServer()
+    try:
+        s = sluice_factory({"routes": [{"host": "raw.test", "to": "127.0.0.1:%d" % srv.port}]})
+        c, r = open_tunnel(s, "raw.test:%d" % srv.port)
+        with c:
+            assert r.status == 200, r
+            c.send(b"\x00\x01binary-protocol\r\n\r\n")
+            r2 = c.read_response()
+            assert r2.status == 400
+        assert bytes(srv.received) == b""
     finally:
         srv.close()

@@ -406,7 +406,7 @@ static void test_error_keys(void **state)
     expect_error("max_headers: 5\n",
                  "t.yaml:1:1: unknown key \"max_headers\" here; it belongs under 'limits:'");
     expect_error("zzzzzz: 1\n", "t.yaml:1:1: unknown key \"zzzzzz\"; valid keys here: listen, "
-                                "workers, log, audit, watch, limits, timeouts, policy, routes, tls");
+                                "workers, log, audit, watch, limits, timeouts, policy, routes, tls, secrets");
     expect_error("workers: 1\nwatch: true\nworkers: 2\n",
                  "t.yaml:3:1: duplicate key 'workers' (first at line 1, column 1); remove one");
     expect_error("limits:\n  max_headers: 1\n  max_headers: 2\n",

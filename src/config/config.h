@@ -68,14 +68,14 @@ typedef struct sl_config {
     size_t n_routes;
 
     struct {
-        bool intercept;     /* decrypt CONNECT tunnels that carry TLS (default true) */
-        char *ca_cert;      /* PEM CA certificate to load; NULL = ephemeral CA per start */
-        char *ca_key;       /* its private key (file mode 0600 or stricter) */
-        char *ca_out;       /* where to write the CA certificate for sandboxes, or NULL */
-        char **passthrough; /* host globs tunnelled without interception */
+        bool intercept;          /* decrypt CONNECT tunnels that carry TLS (default true) */
+        char *ca_cert;           /* PEM CA certificate to load; NULL = ephemeral CA per start */
+        char *ca_key;            /* its private key (file mode 0600 or stricter) */
+        char *ca_out;            /* where to write the CA certificate for sandboxes, or NULL */
+        char **passthrough;      /* host globs tunnelled without interception */
         size_t n_passthrough;
-        char *upstream_ca_file; /* PEM bundle trusted for upstreams besides the system store */
-        uint64_t leaf_lifetime; /* minted leaf validity in ms (default 24 h) */
+        char *upstream_ca_file;  /* PEM bundle trusted for upstreams besides the system store */
+        uint64_t leaf_lifetime;  /* minted leaf validity in ms (default 24 h) */
     } tls;
 
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */

@@ -10,7 +10,7 @@
 #include "secrets/store.h"
 
 /* Load a config from YAML text; fails the test on error. */
-static sl_config_t *th_cfg(const char *yaml)
+static inline sl_config_t *th_cfg(const char *yaml)
 {
     sl_buf_t err = {0};
     sl_config_t *c = sl_config_load_string(yaml, strlen(yaml), "t.yaml", &err);
@@ -21,7 +21,7 @@ static sl_config_t *th_cfg(const char *yaml)
 }
 
 /* Config + store; the config is freed (the store keeps its own copy). */
-static sl_secret_store_t *th_store(const char *yaml)
+static inline sl_secret_store_t *th_store(const char *yaml)
 {
     sl_config_t *c = th_cfg(yaml);
     sl_buf_t err = {0};
@@ -34,7 +34,7 @@ static sl_secret_store_t *th_store(const char *yaml)
 }
 
 /* Does the store redact this exact text (i.e. hold it as a value)? */
-static bool th_has_value(const sl_secret_store_t *s, const char *v)
+static inline bool th_has_value(const sl_secret_store_t *s, const char *v)
 {
     return sl_secret_contains_value(s, sl_view(v, strlen(v)));
 }

@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 
     /* Secrets with random 40-byte values, scoped to api.sN.example.com. */
     sl_secret_cfg_t *cfg = calloc((size_t)nsec, sizeof *cfg);
-    char (*vals)[41] = calloc((size_t)nsec, sizeof *vals);
+    char(*vals)[41] = calloc((size_t)nsec, sizeof *vals);
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     for (int i = 0; i < nsec; i++) {
         char name[32], env[32], ph[64], host[64];
@@ -203,8 +203,8 @@ int main(int argc, char **argv)
     printf("  memcpy baseline            %8.0f MB/s\n", mc);
     printf("  redact, no echo            %8.0f MB/s  (%.2fx memcpy time; %zu replaced)\n", r_clean,
            mc / r_clean, c_clean);
-    printf("  redact, echo every 4 KiB   %8.0f MB/s  (%.2fx; %zu replaced)\n", r_echo,
-           mc / r_echo, c_echo);
+    printf("  redact, echo every 4 KiB   %8.0f MB/s  (%.2fx; %zu replaced)\n", r_echo, mc / r_echo,
+           c_echo);
     printf("  redact, body fed whole     %8.0f MB/s  (%.2fx)\n", r_whole, mc / r_whole);
     printf("  request body filter        %8.0f MB/s  (%.2fx; placeholder every 4 KiB)\n", bf,
            mc / bf);

@@ -42,6 +42,16 @@ bool sl_smatch_init(sl_smatch_t *m, const unsigned char *const *pat, const size_
         m->pair[k / 64] |= 1ull << (k % 64);
     }
     m->n = n;
+    size_t minlen = SIZE_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (len[i] < minlen)
+            minlen = len[i];
+    m->stride = n ? minlen - 1 : 1;
+    for (size_t i = 0; i < n; i++)
+        for (size_t o = 0; o < m->stride; o++) {
+            unsigned k = (unsigned)pat[i][o] << 8 | pat[i][o + 1];
+            m->gram[k / 64] |= 1ull << (k % 64);
+        }
     qsort_r(m->order, n, sizeof *m->order, by_first_then_longest, m);
     size_t o = 0;
     for (unsigned c = 0; c < 256; c++) {
@@ -54,9 +64,9 @@ bool sl_smatch_init(sl_smatch_t *m, const unsigned char *const *pat, const size_
 }
 
 /* Leftmost match starting in [from, limit) that fits in b[0..n); returns its
- * start (and pattern in *pi) or n when there is none. */
-static size_t find(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsigned char *b,
-                   size_t n, size_t from, size_t limit, size_t *pi)
+ * start (and pattern in *pi) or n when there is none. Every position. */
+static size_t find_at(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsigned char *b,
+                      size_t n, size_t from, size_t limit, size_t *pi)
 {
     if (n < 2)
         return n;
@@ -80,6 +90,34 @@ static size_t find(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsig
 
 /* Decide positions [start, limit) of b[0..n): write them (transformed) to
  * out and return where the next undecided byte is (>= limit). */
+/* Same answer as find_at, sampling: every pattern is at least stride + 1
+ * bytes, so an occurrence at j has one of its first `stride` 2-grams at the
+ * multiple of stride in [j, j + stride). Only windows whose sampled 2-gram
+ * appears in some pattern's head are searched position by position. */
+static size_t find(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsigned char *b,
+                   size_t n, size_t from, size_t limit, size_t *pi)
+{
+    size_t s = m->stride;
+    if (s < 4 || from >= limit)
+        return find_at(m, act, b, n, from, limit, pi);
+    /* Window of sample p: starts in [p - s + 1, p]. */
+    size_t p = (from + s - 1) / s * s;
+    for (;; p += s) {
+        size_t lo = p >= s - 1 ? p - (s - 1) : 0;
+        if (lo < from)
+            lo = from;
+        if (lo >= limit || p + 1 >= n)
+            return n;
+        unsigned k = (unsigned)b[p] << 8 | b[p + 1];
+        if (!((m->gram[k / 64] >> (k % 64)) & 1))
+            continue;
+        size_t hi = p + 1 < limit ? p + 1 : limit;
+        size_t at = find_at(m, act, b, n, lo, hi, pi);
+        if (at < n)
+            return at;
+    }
+}
+
 static size_t scan(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsigned char *b,
                    size_t n, size_t start, size_t limit, sl_buf_t *out, sl_smatch_hits_t *hits,
                    size_t *matches)

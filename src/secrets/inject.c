@@ -375,6 +375,10 @@ void sl_secret_decide(sl_secret_store_t *s, const sl_secret_req_t *req, sl_secre
             detect(s, sl_view(dec.p ? dec.p : "", dec.n), true, &hits);
         wipe_buf(&dec);
     }
+    /* A value in the host name leaks through DNS before any byte is sent. */
+    detect(s, req->host, false, &hits);
+    detect(s, req->method, false, &hits);
+    detect(s, req->identity, false, &hits);
     detect(s, req->path, true, &hits);
     detect(s, req->query, true, &hits);
 

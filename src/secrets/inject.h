@@ -5,8 +5,8 @@
  * For each secret the request is in scope when the host matches one of its
  * host globs, and the method, path and identity lists are empty or match.
  * Then, in order:
- *   1. the real value of any secret anywhere in the request (header names
- *      and values, Basic credentials, path and query raw and
+ *   1. the real value of any secret anywhere in the request (host, method,
+ *      header names and values, Basic credentials, path and query raw and
  *      percent-decoded) refuses it: secret.real-value-from-sandbox;
  *   2. a secret's placeholder anywhere in a request out of its scope refuses
  *      it: secret.out-of-scope, with the failing dimension (host, method,

@@ -355,7 +355,8 @@ void sl_secret_decide(sl_secret_store_t *s, const sl_secret_req_t *req, sl_secre
     d->has_query = req->has_query;
     size_t cap = req->n_headers + 2;
     d->headers = xcalloc(cap, sizeof *d->headers);
-    memcpy(d->headers, req->headers, req->n_headers * sizeof *d->headers);
+    if (req->n_headers > 0)
+        memcpy(d->headers, req->headers, req->n_headers * sizeof *d->headers);
     d->n_headers = req->n_headers;
     if (s == NULL || s->n == 0)
         return;

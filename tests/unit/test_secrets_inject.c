@@ -451,6 +451,69 @@ static void test_body_refusals(void **state)
     sl_secret_decision_free(&d);
 }
 
+/* ---- examples/credentials.yaml ----------------------------------------- */
+
+static void test_example_config(void **state)
+{
+    (void)state;
+    setenv("OPENAI_API_KEY", "sk-proj-REALOPENAI0123456789", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant-api03-REALANTHROPIC0123", 1);
+    setenv("GITHUB_TOKEN", "ghp_REALGITHUB0123456789abcdefghij", 1);
+    sl_buf_t err = {0};
+    sl_config_t *c = sl_config_load_file("examples/credentials.yaml", &err);
+    if (c == NULL)
+        fail_msg("%s", sl_buf_cstr(&err));
+    sl_secret_store_t *ex = sl_secret_store_new(c->secrets, c->n_secrets, &err);
+    if (ex == NULL)
+        fail_msg("%s", sl_buf_cstr(&err));
+    sl_config_free(c);
+    sl_buf_t env = {0};
+    sl_secret_store_sandbox_env(ex, &env);
+    assert_string_equal(sl_buf_cstr(&env), "OPENAI_API_KEY=sluice-placeholder-openai\n"
+                                           "ANTHROPIC_API_KEY=sluice-placeholder-anthropic\n"
+                                           "GITHUB_TOKEN=sluice-placeholder-github\n");
+    sl_buf_free(&env);
+
+    sl_secret_store_t *saved = store;
+    store = ex;
+    sl_secret_decision_t d;
+    char buf[256];
+    req_t oa = {"",
+                "POST",
+                "api.openai.com",
+                "/v1/responses",
+                {"Authorization: Bearer sluice-placeholder-openai"}};
+    decide(&oa, &d);
+    assert_false(d.refused);
+    assert_string_equal(header(&d, "Authorization", buf), "Bearer sk-proj-REALOPENAI0123456789");
+    sl_secret_decision_free(&d);
+    req_t an = {"", "POST", "api.anthropic.com", "/v1/messages", {"anthropic-version: 2023-06-01"}};
+    decide(&an, &d);
+    assert_false(d.refused);
+    assert_string_equal(header(&d, "x-api-key", buf), "sk-ant-api03-REALANTHROPIC0123");
+    assert_true(d.uses[0].injected);
+    sl_secret_decision_free(&d);
+    /* git: Basic x-access-token:<placeholder> */
+    req_t git = {"",
+                 "GET",
+                 "github.com",
+                 "/org/repo.git/info/refs",
+                 {"Authorization: Basic eC1hY2Nlc3MtdG9rZW46c2x1aWNlLXBsYWNlaG9sZGVyLWdpdGh1Yg=="}};
+    decide(&git, &d);
+    assert_false(d.refused);
+    assert_string_equal(
+        header(&d, "Authorization", buf),
+        "Basic eC1hY2Nlc3MtdG9rZW46Z2hwX1JFQUxHSVRIVUIwMTIzNDU2Nzg5YWJjZGVmZ2hpag==");
+    sl_secret_decision_free(&d);
+    /* The OpenAI key sent to Anthropic: refused, whatever the header. */
+    req_t cross = {
+        "", "POST", "api.anthropic.com", "/v1/messages", {"x-api-key: sluice-placeholder-openai"}};
+    expect_refused(&cross, SL_SECRET_RULE_OUT_OF_SCOPE, "openai", "host");
+    store = saved;
+    sl_secret_store_unref(ex);
+    sl_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_no_store),
         cmocka_unit_test(test_body_replacement),
         cmocka_unit_test(test_body_refusals),
+        cmocka_unit_test(test_example_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "secrets/codec.h"
 #include "secrets/store-t.h"
 
 const char SL_SECRET_RULE_OUT_OF_SCOPE[] = "secret.out-of-scope";
@@ -46,90 +47,38 @@ static void wipe_buf(sl_buf_t *b)
     sl_buf_free(b);
 }
 
-/* ---- encodings --------------------------------------------------------- */
+/* ---- encodings (codec.h into growable buffers) ------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode v into out; returns false if v has no '%' (out untouched). */
+/* Percent-decode v into out; false if v has no '%'. */
 static bool pct_decode(sl_view_t v, sl_buf_t *out)
 {
-    if (v.n == 0 || memchr(v.p, '%', v.n) == NULL)
+    size_t n;
+    sl_buf_reserve(out, v.n + 1);
+    if (!sl_secret_pct_decode(v, out->p + out->n, &n))
         return false;
-    sl_buf_reserve(out, v.n);
-    for (size_t i = 0; i < v.n; i++) {
-        int h, l;
-        if (v.p[i] == '%' && i + 2 < v.n && (h = hexval((unsigned char)v.p[i + 1])) >= 0 &&
-            (l = hexval((unsigned char)v.p[i + 2])) >= 0) {
-            out->p[out->n++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            out->p[out->n++] = v.p[i];
-        }
-    }
+    out->n += n;
     return true;
 }
 
 static void pct_encode(const unsigned char *p, size_t n, sl_buf_t *out)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            sl_buf_append(out, &c, 1);
-        } else {
-            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sl_buf_append(out, e, 3);
-        }
-    }
+    sl_buf_reserve(out, SL_SECRET_PCT_LEN(n) + 1);
+    out->n += sl_secret_pct_encode(p, n, out->p + out->n);
 }
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static void b64_encode(const unsigned char *p, size_t n, sl_buf_t *out)
 {
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        char q[4] = {b64[v >> 18], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                     i + 2 < n ? b64[v & 63] : '='};
-        sl_buf_append(out, q, 4);
-    }
+    sl_buf_reserve(out, SL_SECRET_B64_LEN(n) + 1);
+    out->n += sl_secret_b64_encode(p, n, out->p + out->n);
 }
 
-/* Strict standard base64 (padding required); false if v is not that. */
 static bool b64_decode(sl_view_t v, sl_buf_t *out)
 {
-    if (v.n == 0 || v.n % 4 != 0)
+    size_t n;
+    sl_buf_reserve(out, v.n / 4 * 3 + 1);
+    if (!sl_secret_b64_decode(v, out->p + out->n, &n))
         return false;
-    for (size_t i = 0; i < v.n; i += 4) {
-        unsigned acc = 0;
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = v.p[i + k];
-            const char *at = c ? strchr(b64, c) : NULL;
-            if (c == '=' && i + 4 == v.n && k >= 2) {
-                pad++;
-                acc <<= 6;
-                continue;
-            }
-            if (at == NULL || pad > 0)
-                return false;
-            acc = acc << 6 | (unsigned)(at - b64);
-        }
-        unsigned char bytes[3] = {(unsigned char)(acc >> 16), (unsigned char)(acc >> 8),
-                                  (unsigned char)acc};
-        sl_buf_append(out, bytes, (size_t)(3 - pad));
-    }
+    out->n += n;
     return true;
 }
 

@@ -355,10 +355,10 @@ void sl_secret_decide(sl_secret_store_t *s, const sl_secret_req_t *req, sl_secre
 
     /* Replacement actions per location: placeholder -> value (percent-encoded
      * in the URL) for in-scope secrets that allow the location. */
-    sl_smatch_act_t *act_h = xcalloc(2 * n, sizeof *act_h);
-    sl_smatch_act_t *act_p = xcalloc(2 * n, sizeof *act_p);
-    sl_smatch_act_t *act_q = xcalloc(2 * n, sizeof *act_q);
-    d->_body_act = xcalloc(2 * n, sizeof *d->_body_act);
+    sl_smatch_act_t *act_h = xcalloc(s->n_pat, sizeof *act_h);
+    sl_smatch_act_t *act_p = xcalloc(s->n_pat, sizeof *act_p);
+    sl_smatch_act_t *act_q = xcalloc(s->n_pat, sizeof *act_q);
+    d->_body_act = xcalloc(s->n_pat, sizeof *d->_body_act);
     d->_pending = xcalloc(n, sizeof *d->_pending);
     for (size_t i = 0; i < n; i++) {
         const sl_secret_t *sec = &s->sec[i];

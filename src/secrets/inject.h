@@ -83,7 +83,7 @@ typedef struct sl_secret_decision {
                                 a Content-Encoding other than identity */
 
     /* private */
-    sl_smatch_act_t *_body_act; /* 2n actions for the body filter */
+    sl_smatch_act_t *_body_act; /* one action per store pattern, for the body filter */
     bool *_pending;             /* n: require still unmet, body may satisfy it */
     char **_owned;              /* buffers this decision owns */
     size_t *_owned_n;           /* their sizes, for wiping */

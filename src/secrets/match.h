@@ -19,8 +19,8 @@
 
 #include "core/buf.h"
 
-/* Most patterns one table holds (two per secret: value and placeholder). */
-#define SL_SMATCH_MAX 512
+/* Most patterns one table holds (seven per secret: see store-t.h). */
+#define SL_SMATCH_MAX 2048
 
 /* A compiled pattern set. Build with sl_smatch_init; read-only afterwards. */
 typedef struct sl_smatch {

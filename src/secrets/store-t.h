@@ -9,6 +9,18 @@
 #include "secrets/match.h"
 #include "secrets/store.h"
 
+/* Encoded forms of a value an upstream may echo; the redactor replaces each
+ * by the same form of the placeholder. */
+typedef enum sl_secret_variant {
+    SL_SECRET_VAR_B64_0 = 0, /* base64, value at offset 0 mod 3 (Basic credentials, ...) */
+    SL_SECRET_VAR_B64_1,     /* base64, offset 1 mod 3 */
+    SL_SECRET_VAR_B64_2,     /* base64, offset 2 mod 3 */
+    SL_SECRET_VAR_JSON,      /* '/' escaped as "\/" (off when the value has no '/') */
+    SL_SECRET_VAR_PCT,       /* percent-encoded as the injector writes it into URLs (off
+                                when the value needs no encoding) */
+    SL_SECRET_VARIANTS
+} sl_secret_variant_t;
+
 /* One loaded secret. */
 typedef struct sl_secret {
     sl_secret_cfg_t cfg;        /* deep copy of the config entry (owned) */
@@ -26,9 +38,12 @@ struct sl_secret_store {
     unsigned char *region;   /* mmap'd: the matcher, then values and placeholders */
     size_t region_n;         /* its size (whole pages) */
     bool locked;             /* mlock succeeded */
-    sl_smatch_t *m;          /* in region: pattern i = value of secret i, n + i = placeholder */
-    sl_smatch_act_t *redact; /* 2n actions: values -> their placeholders, placeholders off */
-    sl_smatch_act_t *detect; /* 2n actions: flag every value and every placeholder */
+    size_t n_pat;            /* patterns in m: (2 + SL_SECRET_VARIANTS) * n */
+    sl_smatch_t *m;          /* in region: pattern i = value of secret i, n + i = its
+                                placeholder, 2n + SL_SECRET_VARIANTS * i + k = variant k
+                                of its value (sl_secret_variant_t) */
+    sl_smatch_act_t *redact; /* n_pat actions: values and their variants -> placeholders */
+    sl_smatch_act_t *detect; /* n_pat actions: flag every value and every placeholder */
 };
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "config/schema.h"
 #include "core/log.h"
+#include "secrets/codec.h"
 #include "secrets/store-t.h"
 
 void (*sl_secret_store_wipe_hook)(const unsigned char *p, size_t n);
@@ -165,6 +166,44 @@ static long read_source(const sl_secret_cfg_t *c, unsigned char *buf, sl_buf_t *
     return (long)n;
 }
 
+/* Write the echo variants of secret i's value (and the placeholder forms
+ * that replace them) at w; fill their patterns and redaction actions. */
+static unsigned char *add_variants(sl_secret_store_t *s, size_t i, unsigned char *w,
+                                   const unsigned char **pat, size_t *plen)
+{
+    const sl_secret_t *sec = &s->sec[i];
+    size_t base = 2 * s->n + SL_SECRET_VARIANTS * i;
+    for (unsigned k = 0; k < SL_SECRET_VARIANTS; k++) {
+        size_t p = base + k, n, rn;
+        unsigned char *pw = w;
+        const unsigned char *to = sec->ph;
+        if (k <= SL_SECRET_VAR_B64_2) {
+            n = sl_secret_b64_inner(sec->value, sec->value_n, k, (char *)pw);
+            to = pw + n;
+            rn = sl_secret_b64_inner(sec->ph, sec->ph_n, k, (char *)pw + n);
+        } else if (k == SL_SECRET_VAR_JSON) {
+            n = 0;
+            for (size_t j = 0; j < sec->value_n; j++) {
+                if (sec->value[j] == '/')
+                    pw[n++] = '\\';
+                pw[n++] = sec->value[j];
+            }
+            rn = sec->ph_n;
+        } else {
+            n = sl_secret_pct_encode(sec->value, sec->value_n, (char *)pw);
+            rn = sec->ph_n;
+        }
+        pat[p] = pw;
+        plen[p] = n;
+        w += n + (to == sec->ph ? 0 : rn);
+        /* A form identical to the value adds nothing: leave it off. */
+        if (n == sec->value_n && memcmp(pw, sec->value, n) == 0)
+            continue;
+        s->redact[p] = (sl_smatch_act_t){SL_SM_REPLACE, to, rn};
+    }
+    return w;
+}
+
 static void region_free(unsigned char *p, size_t n)
 {
     if (p == NULL)
@@ -193,16 +232,18 @@ static void store_free(sl_secret_store_t *s)
 
 sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_buf_t *err)
 {
-    if (n * 2 > SL_SMATCH_MAX) {
-        sl_buf_appendf(err, "secrets: more than %d secrets\n", SL_SMATCH_MAX / 2);
+    if (n * (2 + SL_SECRET_VARIANTS) > SL_SMATCH_MAX) {
+        sl_buf_appendf(err, "secrets: more than %d secrets\n",
+                       SL_SMATCH_MAX / (2 + SL_SECRET_VARIANTS));
         return NULL;
     }
     sl_secret_store_t *s = xcalloc(1, sizeof *s);
     atomic_init(&s->refs, 1);
     s->n = n;
     s->sec = xcalloc(n, sizeof *s->sec);
-    s->redact = xcalloc(2 * n, sizeof *s->redact);
-    s->detect = xcalloc(2 * n, sizeof *s->detect);
+    s->n_pat = (2 + SL_SECRET_VARIANTS) * n;
+    s->redact = xcalloc(s->n_pat, sizeof *s->redact);
+    s->detect = xcalloc(s->n_pat, sizeof *s->detect);
     size_t before = err->n;
 
     /* Values go straight from the source into a locked scratch page run,
@@ -219,6 +260,8 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
 
     size_t total = sizeof(sl_smatch_t);
     size_t *vlen = xcalloc(n, sizeof *vlen);
+    const unsigned char **pat = xcalloc(s->n_pat, sizeof *pat);
+    size_t *plen = xcalloc(s->n_pat, sizeof *plen);
     for (size_t i = 0; i < n; i++) {
         copy_cfg(&s->sec[i].cfg, &cfg[i]);
         s->sec[i].hosts = sl_hostset_new(cfg[i].hosts, cfg[i].n_hosts);
@@ -229,7 +272,10 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
         long got = read_source(&cfg[i], scratch, err);
         vlen[i] = got < 0 ? 0 : (size_t)got;
         explicit_bzero(scratch, (size_t)(got < 0 ? 0 : got));
-        total += vlen[i] + (cfg[i].placeholder ? strlen(cfg[i].placeholder) : 0);
+        size_t pn = cfg[i].placeholder ? strlen(cfg[i].placeholder) : 0;
+        /* Value, placeholder, their base64 forms, JSON and percent forms. */
+        total += vlen[i] + pn + 3 * (SL_SECRET_B64_LEN(vlen[i]) + 4) +
+                 3 * (SL_SECRET_B64_LEN(pn) + 4) + 2 * vlen[i] + SL_SECRET_PCT_LEN(vlen[i]);
     }
     if (err->n != before)
         goto fail_scratch;
@@ -252,8 +298,6 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
 
     s->m = (sl_smatch_t *)s->region;
     unsigned char *w = s->region + sizeof(sl_smatch_t);
-    const unsigned char *pat[SL_SMATCH_MAX];
-    size_t plen[SL_SMATCH_MAX];
     for (size_t i = 0; i < n; i++) {
         /* Read again: a source changing between the two reads is caught by
          * the length check; values are never copied anywhere else. */
@@ -279,6 +323,7 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
         plen[i] = vlen[i];
         pat[n + i] = s->sec[i].ph;
         plen[n + i] = pn;
+        w = add_variants(s, i, w, pat, plen);
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < n; j++) {
@@ -298,7 +343,7 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
     }
     if (err->n != before)
         goto fail_scratch;
-    if (!sl_smatch_init(s->m, pat, plen, 2 * n)) {
+    if (!sl_smatch_init(s->m, pat, plen, s->n_pat)) {
         sl_buf_appendf(err, "secrets: cannot build the matcher\n");
         goto fail_scratch;
     }
@@ -308,12 +353,16 @@ sl_secret_store_t *sl_secret_store_new(const sl_secret_cfg_t *cfg, size_t n, sl_
         s->detect[n + i] = (sl_smatch_act_t){SL_SM_FLAG, NULL, 0};
     }
     mprotect(s->region, s->region_n, PROT_READ);
+    free(pat);
+    free(plen);
     free(vlen);
     munlock(scratch, scratch_n);
     munmap(scratch, scratch_n);
     return s;
 
 fail_scratch:
+    free(pat);
+    free(plen);
     free(vlen);
     explicit_bzero(scratch, scratch_n);
     munlock(scratch, scratch_n);

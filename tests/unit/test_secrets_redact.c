@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "secrets/match.h"
 #include "secrets/redact.h"
@@ -268,12 +269,63 @@ static void test_redactor_holds_store(void **state)
     sl_buf_free(&out);
 }
 
+/* Echoes of the value in the forms it travels in: base64 (at every offset,
+ * as in Basic credentials), JSON-escaped, percent-encoded. */
+static void test_redact_encoded_echoes(void **state)
+{
+    (void)state;
+#define V3 "tok/REAL+with=chars/9"
+    setenv("SL_R_3", V3, 1);
+    sl_secret_store_t *s = th_store("secrets:\n  - { name: enc, source: { env: SL_R_3 },"
+                                    " hosts: [x.com], placeholder: PH_ENCODED }\n");
+    for (size_t pre = 0; pre < 6; pre++) {
+        char plain[64], b64[128], body[512];
+        snprintf(plain, sizeof plain, "%.*s" V3 "%.*s", (int)pre, "user:", (int)(pre % 3), "xy");
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)strlen(plain));
+        snprintf(body, sizeof body,
+                 "{\"auth\":\"Basic %s\",\"json\":\"tok\\/REAL+with=chars\\/9\","
+                 "\"url\":\"/x?k=tok%%2FREAL%%2Bwith%%3Dchars%%2F9\"}",
+                 b64);
+        for (size_t split = 0; split <= strlen(body); split += 3) {
+            sl_redactor_t r;
+            sl_buf_t out = {0};
+            sl_redactor_init(&r, s);
+            sl_redactor_feed(&r, body, split, &out);
+            sl_redactor_feed(&r, body + split, strlen(body) - split, &out);
+            sl_redactor_finish(&r, &out);
+            assert_int_equal(sl_redactor_count(&r), 3);
+            sl_buf_cstr(&out);
+            assert_null(strstr(out.p, "REAL"));
+            assert_null(strstr(out.p, "chars"));
+            assert_non_null(strstr(out.p, "PH_ENCODED"));
+            /* The base64 echo (no longer valid base64: lengths differ) does
+             * not decode to the value from any starting offset. */
+            char *a = strstr(out.p, "Basic ") + 6, *e = strchr(a, '"');
+            for (int off = 0; off < 4; off++) {
+                unsigned char dec[128];
+                int len = (int)(e - a - off) / 4 * 4;
+                int dn = EVP_DecodeBlock(dec, (unsigned char *)a + off, len);
+                assert_true(dn >= 0);
+                assert_null(memmem(dec, (size_t)dn, "REAL", 4));
+            }
+            sl_redactor_free(&r);
+            sl_buf_free(&out);
+        }
+    }
+    sl_secret_store_unref(s);
+#undef V3
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_engine_property),     cmocka_unit_test(test_engine_limits),
-        cmocka_unit_test(test_redact_every_split),  cmocka_unit_test(test_redact_bytewise_no_leak),
-        cmocka_unit_test(test_redact_header_value), cmocka_unit_test(test_redactor_holds_store),
+        cmocka_unit_test(test_engine_property),
+        cmocka_unit_test(test_engine_limits),
+        cmocka_unit_test(test_redact_every_split),
+        cmocka_unit_test(test_redact_bytewise_no_leak),
+        cmocka_unit_test(test_redact_header_value),
+        cmocka_unit_test(test_redactor_holds_store),
+        cmocka_unit_test(test_redact_encoded_echoes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool host_ok(size_t i, sl_view_t h)
 {
     size_t n = strlen(hosts[i]);
+    if (h.n > 0 && h.p[h.n - 1] == '.') /* host globs ignore one trailing dot */
+        h.n--;
     if (hosts[i][0] == '.')
         return h.n > n && strncasecmp(h.p + h.n - n, hosts[i], n) == 0;
     return sl_view_ieq(h, hosts[i]);

@@ -25,6 +25,14 @@ static int by_first_then_longest(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
+/* 16-bit hash of the 4 bytes at p. */
+static inline unsigned gram_key(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return (unsigned)((v * 2654435761u) >> 16);
+}
+
 bool sl_smatch_init(sl_smatch_t *m, const unsigned char *const *pat, const size_t *len, size_t n)
 {
     memset(m, 0, sizeof *m);
@@ -46,10 +54,11 @@ bool sl_smatch_init(sl_smatch_t *m, const unsigned char *const *pat, const size_
     for (size_t i = 0; i < n; i++)
         if (len[i] < minlen)
             minlen = len[i];
-    m->stride = n ? minlen - 1 : 1;
-    for (size_t i = 0; i < n; i++)
+    /* Sampling needs 4-grams: patterns of 7 bytes or more. */
+    m->stride = n && minlen >= 7 ? minlen - 3 : 0;
+    for (size_t i = 0; m->stride && i < n; i++)
         for (size_t o = 0; o < m->stride; o++) {
-            unsigned k = (unsigned)pat[i][o] << 8 | pat[i][o + 1];
+            unsigned k = gram_key(pat[i] + o);
             m->gram[k / 64] |= 1ull << (k % 64);
         }
     qsort_r(m->order, n, sizeof *m->order, by_first_then_longest, m);
@@ -90,10 +99,11 @@ static size_t find_at(const sl_smatch_t *m, const sl_smatch_act_t *act, const un
 
 /* Decide positions [start, limit) of b[0..n): write them (transformed) to
  * out and return where the next undecided byte is (>= limit). */
-/* Same answer as find_at, sampling: every pattern is at least stride + 1
- * bytes, so an occurrence at j has one of its first `stride` 2-grams at the
- * multiple of stride in [j, j + stride). Only windows whose sampled 2-gram
- * appears in some pattern's head are searched position by position. */
+/* Same answer as find_at, sampling: every pattern is at least stride + 3
+ * bytes, so an occurrence at j has one of its first `stride` 4-grams at the
+ * multiple of stride in [j, j + stride). Only windows whose sampled 4-gram
+ * hashes into the table of pattern-head 4-grams are searched position by
+ * position. */
 static size_t find(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsigned char *b,
                    size_t n, size_t from, size_t limit, size_t *pi)
 {
@@ -101,14 +111,13 @@ static size_t find(const sl_smatch_t *m, const sl_smatch_act_t *act, const unsig
     if (s < 4 || from >= limit)
         return find_at(m, act, b, n, from, limit, pi);
     /* Window of sample p: starts in [p - s + 1, p]. */
-    size_t p = (from + s - 1) / s * s;
-    for (;; p += s) {
+    for (size_t p = (from + s - 1) / s * s;; p += s) {
         size_t lo = p >= s - 1 ? p - (s - 1) : 0;
         if (lo < from)
             lo = from;
-        if (lo >= limit || p + 1 >= n)
+        if (lo >= limit || p + 3 >= n)
             return n;
-        unsigned k = (unsigned)b[p] << 8 | b[p + 1];
+        unsigned k = gram_key(b + p);
         if (!((m->gram[k / 64] >> (k % 64)) & 1))
             continue;
         size_t hi = p + 1 < limit ? p + 1 : limit;

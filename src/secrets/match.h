@@ -24,15 +24,16 @@
 
 /* A compiled pattern set. Build with sl_smatch_init; read-only afterwards. */
 typedef struct sl_smatch {
-    size_t n;                                /* patterns */
-    size_t maxlen;                           /* longest pattern */
-    size_t stride;                           /* shortest pattern - 1: the sampling step of find */
+    size_t n;      /* patterns */
+    size_t maxlen; /* longest pattern */
+    size_t stride; /* shortest pattern - 3: the sampling step of find (0: none) */
     const unsigned char *pat[SL_SMATCH_MAX]; /* pattern bytes (not owned) */
     uint32_t len[SL_SMATCH_MAX];             /* pattern lengths, each >= 2 */
     uint16_t order[SL_SMATCH_MAX];           /* indexes by first byte, then longest first */
     uint16_t first[257];                     /* order[first[c]..first[c+1]) start with byte c */
     uint64_t pair[65536 / 64];               /* bit (b0 << 8 | b1): some pattern starts b0 b1 */
-    uint64_t gram[65536 / 64]; /* bit (b0 << 8 | b1): some pattern has b0 b1 below offset stride */
+    uint64_t
+        gram[65536 / 64]; /* bit gram_key(4 bytes): some pattern has them below offset stride */
 } sl_smatch_t;
 
 /* What to do when pattern i matches. */

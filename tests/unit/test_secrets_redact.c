@@ -75,8 +75,8 @@ static void test_engine_property(void **state)
         size_t pl[8];
         sl_smatch_act_t act[8];
         for (size_t p = 0; p < np; p++) {
-            /* Odd rounds: every pattern >= 5 bytes, so find() samples. */
-            size_t minl = round % 2 ? 5 + rnd(3) : 2;
+            /* Odd rounds: every pattern >= 7 bytes, so find() samples. */
+            size_t minl = round % 2 ? 7 + rnd(3) : 2;
             pl[p] = minl + rnd(p == 0 ? 24 - (uint32_t)minl : 6);
             for (size_t k = 0; k < pl[p]; k++)
                 pats[p][k] = (unsigned char)("abc\0"[rnd(4)]);

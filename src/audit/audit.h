@@ -3,6 +3,7 @@
 #ifndef SLUICE_AUDIT_AUDIT_H
 #define SLUICE_AUDIT_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "core/buf.h"
 
@@ -29,8 +30,19 @@ typedef struct sl_audit_event {
 int sl_audit_open(const char *path);
 void sl_audit_close(void);
 
-/* Write one event as a JSON line (one write(2), safe from any thread). */
+/* Write one event as a JSON line (safe from any thread). */
 void sl_audit_write(const sl_audit_event_t *ev);
+
+/* Batch this thread's events in memory (worker threads): they are written
+ * by sl_audit_flush, which the worker calls at least every 100 ms, and
+ * whenever 64 KiB have accumulated. Turning batching off flushes. */
+void sl_audit_batch(bool on);
+void sl_audit_flush(void);
+
+/* Write an operator action (admin API, CLI) as an audit line:
+ * {"time", "event":"admin", "actor", "action", "identity", "detail"}. */
+void sl_audit_admin(const char *actor, const char *action, const char *identity,
+                    const char *detail);
 
 /* Append `path?query` to b with every query value replaced by "*". */
 void sl_audit_redact_target(sl_buf_t *b, sl_view_t target);

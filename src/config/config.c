@@ -1,6 +1,7 @@
 /* The sluice config schema (one table entry per key) and the loaders. */
 #include "config/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 
 #include "config/schema.h"
 #include "config/values.h"
+#include "http/h1.h"
+#include "net/ipaddr.h"
 
 /* Bigger than any sane policy, small enough that a wrong path (a log file, a
  * device) fails fast instead of being read into memory. */
@@ -152,21 +155,365 @@ static const sl_cfg_list_t hostglob_list = {
     .single_ok = false,
 };
 
-static const sl_cfg_field_t policy_fields[] = {
-    {.key = "allow",
+/* A method token, stored uppercased. */
+static bool elem_method(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    for (size_t i = 0; i < v.n; i++)
+        if (!sl_h1_is_tchar((unsigned char)v.p[i]) || v.n > 32) {
+            sl_cfg_value_error(ctx, node, f, "not an HTTP method; write e.g. GET or POST");
+            return false;
+        }
+    char *m = sl_cfg_strdup(v);
+    for (char *q = m; *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    *(char **)elem = m;
+    return true;
+}
+
+/* A path prefix or glob: starts with '/', visible ASCII only. */
+static bool elem_path(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    bool ok = v.n > 0 && v.p[0] == '/';
+    for (size_t i = 0; ok && i < v.n; i++)
+        ok = (unsigned char)v.p[i] > 0x20 && (unsigned char)v.p[i] < 0x7f;
+    if (!ok) {
+        sl_cfg_value_error(ctx, node, f,
+                           "a path must start with '/' and contain no spaces (\"/repos/\", "
+                           "\"/v1/*/files\")");
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+
+/* A port number 1..65535, kept as its decimal text. */
+static bool elem_port(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    unsigned long n = 0;
+    bool ok = v.n > 0 && v.n <= 5 && v.p[0] != '0';
+    for (size_t i = 0; ok && i < v.n; i++) {
+        ok = v.p[i] >= '0' && v.p[i] <= '9';
+        n = n * 10 + (unsigned long)(v.p[i] - '0');
+    }
+    if (!ok || n == 0 || n > 65535) {
+        sl_cfg_value_error(ctx, node, f, "a port is a number from 1 to 65535");
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+
+/* A CIDR or address ("10.0.0.0/24", "::1"). */
+static bool elem_cidr(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    char *text = sl_cfg_strdup(v);
+    sl_cidr_t c;
+    if (sl_cidr_parse(text, &c) != 0) {
+        sl_cfg_value_error(ctx, node, f,
+                           "not an address or CIDR; write e.g. 10.0.0.0/24 or 192.168.1.7");
+        free(text);
+        return false;
+    }
+    *(char **)elem = text;
+    return true;
+}
+
+/* Free text on one line (identity metadata, listener names). */
+static bool elem_text(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    for (size_t i = 0; i < v.n; i++)
+        if ((unsigned char)v.p[i] < 0x20) {
+            sl_cfg_value_error(ctx, node, f, "contains a control character");
+            return false;
+        }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+
+/* "key=value" label. */
+static bool elem_label(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *eq = memchr(v.p, '=', v.n);
+    bool ok = eq != NULL && eq > v.p;
+    for (const char *q = v.p; ok && q < eq; q++)
+        ok = isalnum((unsigned char)*q) || *q == '_' || *q == '-' || *q == '.';
+    if (!ok) {
+        sl_cfg_value_error(ctx, node, f, "a label is key=value with a key of [A-Za-z0-9_.-]");
+        return false;
+    }
+    return elem_text(ctx, node, f, elem);
+}
+
+#define STR_LIST(ident, parse, what)                                                               \
+    static const sl_cfg_list_t ident = {                                                           \
+        .elem_size = sizeof(char *),                                                               \
+        .elem_expect = what,                                                                       \
+        .elem_parse = parse,                                                                       \
+        .elem_release = sl_cfg_elem_free_str,                                                      \
+        .elem_key = sl_cfg_elem_key_str,                                                           \
+        .max_items = 10000,                                                                        \
+    }
+STR_LIST(method_list, elem_method, "an HTTP method");
+STR_LIST(path_list, elem_path, "a path prefix or glob");
+STR_LIST(port_list, elem_port, "a port number");
+STR_LIST(cidr_list, elem_cidr, "an address or CIDR");
+STR_LIST(label_list, elem_label, "a key=value label");
+STR_LIST(text_list, elem_text, "a string");
+
+static const sl_cfg_field_t rule_fields[] = {
+    {.key = "host",
+     .type = &sl_cfg_type_hostglob,
+     SL_CFG_AT(sl_host_rule_cfg_t, host),
+     .flags = SL_CFG_REQUIRED,
+     .example = "host: api.github.com"},
+    {.key = "methods",
      .type = &sl_cfg_type_list,
-     SL_CFG_LIST_AT(sl_config_t, policy.allow, policy.n_allow),
-     .sub = &hostglob_list,
-     .example = "allow: [\"api.example.com\", \"*.github.com\"]"},
-    {.key = "deny",
+     SL_CFG_LIST_AT(sl_host_rule_cfg_t, methods, n_methods),
+     .sub = &method_list,
+     .example = "methods: [GET, HEAD]"},
+    {.key = "paths",
      .type = &sl_cfg_type_list,
-     SL_CFG_LIST_AT(sl_config_t, policy.deny, policy.n_deny),
+     SL_CFG_LIST_AT(sl_host_rule_cfg_t, paths, n_paths),
+     .sub = &path_list,
+     .example = "paths: [\"/repos/\"]"},
+    {.key = "ports",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_host_rule_cfg_t, ports, n_ports),
+     .sub = &port_list,
+     .example = "ports: [443]"},
+};
+static const sl_cfg_table_t rule_table = {"rule", rule_fields,
+                                          sizeof rule_fields / sizeof *rule_fields};
+static const sl_cfg_list_t rule_list = {
+    .elem_size = sizeof(sl_host_rule_cfg_t),
+    .elem_expect = "a mapping with host: and methods:, paths: or ports:",
+    .map = &rule_table,
+    .max_items = 10000,
+};
+
+static const sl_cfg_field_t approval_fields[] = {
+    {.key = "hosts",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_policy_cfg_t, approval.hosts, approval.n_hosts),
      .sub = &hostglob_list,
-     .example = "deny: [\"*.pastebin.com\"]"},
-    {.key = "allow_private",
-     .type = &sl_cfg_type_bool,
-     SL_CFG_AT(sl_config_t, policy.allow_private),
-     .example = "allow_private: false"},
+     .example = "hosts: [\"api.github.com\"]"},
+    {.key = "methods",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_policy_cfg_t, approval.methods, approval.n_methods),
+     .sub = &method_list,
+     .example = "methods: [POST, PUT, PATCH, DELETE]"},
+    {.key = "timeout",
+     .type = &sl_cfg_type_duration,
+     SL_CFG_AT(sl_policy_cfg_t, approval.timeout),
+     .min = 100,
+     .max = 24 * HOUR,
+     .example = "timeout: 60s"},
+};
+static const sl_cfg_table_t approval_table = {"approval", approval_fields,
+                                              sizeof approval_fields / sizeof *approval_fields};
+
+static const sl_cfg_field_t rate_fields[] = {
+    {.key = "requests",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_policy_cfg_t, rate_limit.requests),
+     .max = 100000000,
+     .example = "requests: 600"},
+    {.key = "per_host",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_policy_cfg_t, rate_limit.per_host),
+     .max = 100000000,
+     .example = "per_host: 120"},
+    {.key = "window",
+     .type = &sl_cfg_type_duration,
+     SL_CFG_AT(sl_policy_cfg_t, rate_limit.window),
+     .min = 100,
+     .max = 24 * HOUR,
+     .example = "window: 60s"},
+};
+static const sl_cfg_table_t rate_table = {"rate_limit", rate_fields,
+                                          sizeof rate_fields / sizeof *rate_fields};
+
+/* The keys of a policy, shared by `policy:` and each entry of `policies:`
+ * (offsets are from sl_policy_cfg_t). */
+#define POLICY_FIELDS                                                                              \
+    {.key = "allow",                                                                               \
+     .type = &sl_cfg_type_list,                                                                    \
+     SL_CFG_LIST_AT(sl_policy_cfg_t, allow, n_allow),                                              \
+     .sub = &hostglob_list,                                                                        \
+     .example = "allow: [\"api.example.com\", \"*.github.com\"]"},                                 \
+        {.key = "deny",                                                                            \
+         .type = &sl_cfg_type_list,                                                                \
+         SL_CFG_LIST_AT(sl_policy_cfg_t, deny, n_deny),                                            \
+         .sub = &hostglob_list,                                                                    \
+         .example = "deny: [\"*.pastebin.com\"]"},                                                 \
+        {.key = "allow_private",                                                                   \
+         .type = &sl_cfg_type_bool,                                                                \
+         SL_CFG_AT(sl_policy_cfg_t, allow_private),                                                \
+         .example = "allow_private: false"},                                                       \
+        {.key = "rules",                                                                           \
+         .type = &sl_cfg_type_list,                                                                \
+         SL_CFG_LIST_AT(sl_policy_cfg_t, rules, n_rules),                                          \
+         .sub = &rule_list,                                                                        \
+         .example = "rules: [{ host: api.github.com, methods: [GET] }]"},                          \
+        {.key = "approval",                                                                        \
+         .type = &sl_cfg_type_map,                                                                 \
+         .sub = &approval_table,                                                                   \
+         .example = "approval: { hosts: [api.github.com] }"},                                      \
+    {                                                                                              \
+        .key = "rate_limit", .type = &sl_cfg_type_map, .sub = &rate_table,                         \
+        .example = "rate_limit: { requests: 600, window: 60s }"                                    \
+    }
+
+static const sl_cfg_field_t policy_fields[] = {POLICY_FIELDS};
+
+static bool check_name_chars(sl_view_t v)
+{
+    if (v.n == 0 || v.n > 64)
+        return false;
+    for (size_t i = 0; i < v.n; i++)
+        if (!(islower((unsigned char)v.p[i]) || isdigit((unsigned char)v.p[i]) || v.p[i] == '-' ||
+              v.p[i] == '_'))
+            return false;
+    return true;
+}
+
+static const char *check_policy_name(sl_view_t v)
+{
+    if (!check_name_chars(v))
+        return "a policy name is 1-64 characters of [a-z0-9_-]";
+    if (v.n == 7 && memcmp(v.p, "default", 7) == 0)
+        return "\"default\" is the top-level `policy:`; choose another name";
+    return NULL;
+}
+
+static const sl_cfg_field_t named_policy_fields[] = {
+    {.key = "name",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_policy_cfg_t, name),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_policy_name,
+     .example = "name: readonly-github"},
+    POLICY_FIELDS,
+};
+static const sl_cfg_table_t named_policy_table = {
+    "policy", named_policy_fields, sizeof named_policy_fields / sizeof *named_policy_fields};
+
+static const char *policy_key(const void *elem, char *buf, size_t cap)
+{
+    return ((const sl_policy_cfg_t *)elem)->name;
+}
+
+static const sl_cfg_list_t policy_list = {
+    .elem_size = sizeof(sl_policy_cfg_t),
+    .elem_expect = "a mapping with name: and the keys of a policy",
+    .map = &named_policy_table,
+    .elem_key = policy_key,
+    .max_items = 10000,
+};
+
+/* ---- identities -------------------------------------------------------- */
+
+static const char *check_identity_name(sl_view_t v)
+{
+    return check_name_chars(v) ? NULL : "an identity name is 1-64 characters of [a-z0-9_-]";
+}
+
+static const char *check_env_name(sl_view_t v)
+{
+    bool ok = v.n > 0 && v.n < 256 && !isdigit((unsigned char)v.p[0]);
+    for (size_t i = 0; ok && i < v.n; i++)
+        ok = isalnum((unsigned char)v.p[i]) || v.p[i] == '_';
+    return ok ? NULL : "an environment variable name is [A-Za-z_][A-Za-z0-9_]*";
+}
+
+static const sl_cfg_field_t proxy_auth_fields[] = {
+    {.key = "user",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, auth_user),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_identity_name,
+     .example = "user: sandbox-7"},
+    {.key = "password_env",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, auth_password_env),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_env_name,
+     .example = "password_env: SANDBOX7_PROXY_PASSWORD"},
+};
+static const sl_cfg_table_t proxy_auth_table = {
+    "proxy_auth", proxy_auth_fields, sizeof proxy_auth_fields / sizeof *proxy_auth_fields};
+
+static const sl_cfg_field_t identity_fields[] = {
+    {.key = "name",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, name),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_identity_name,
+     .example = "name: sandbox-7"},
+    {.key = "tenant",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tenant),
+     .example = "tenant: acme"},
+    {.key = "agent",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, agent),
+     .example = "agent: coder"},
+    {.key = "labels",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_identity_cfg_t, labels, n_labels),
+     .sub = &label_list,
+     .example = "labels: [\"team=payments\"]"},
+    {.key = "policy",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, policy),
+     .example = "policy: readonly-github"},
+    {.key = "listen",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_identity_cfg_t, listen, n_listen),
+     .sub = &text_list,
+     .example = "listen: [\"127.0.0.1:8891\"]"},
+    {.key = "sources",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_identity_cfg_t, sources, n_sources),
+     .sub = &cidr_list,
+     .example = "sources: [\"10.0.3.0/24\"]"},
+    {.key = "proxy_auth",
+     .type = &sl_cfg_type_map,
+     .sub = &proxy_auth_table,
+     .example = "proxy_auth: { user: sandbox-7, password_env: SANDBOX7_PROXY_PASSWORD }"},
+};
+static const sl_cfg_table_t identity_table = {"identity", identity_fields,
+                                              sizeof identity_fields / sizeof *identity_fields};
+
+static const char *identity_key(const void *elem, char *buf, size_t cap)
+{
+    return ((const sl_identity_cfg_t *)elem)->name;
+}
+
+static const sl_cfg_list_t identity_list = {
+    .elem_size = sizeof(sl_identity_cfg_t),
+    .elem_expect = "a mapping with name: and how to recognise the identity",
+    .map = &identity_table,
+    .elem_key = identity_key,
+    .max_items = 100000,
 };
 
 /* ---- limits and timeouts ----------------------------------------------- */
@@ -291,27 +638,7 @@ static const sl_cfg_table_t tls_table = TABLE("tls", tls_fields);
 
 static const char *check_secret_name(sl_view_t v)
 {
-    if (v.n > 64)
-        return "longer than 64 bytes; use a short name like openai";
-    for (size_t i = 0; i < v.n; i++) {
-        char c = v.p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return "use lower-case letters, digits, '_' and '-' only";
-    }
-    return NULL;
-}
-
-static const char *check_env_name(sl_view_t v)
-{
-    if (v.n > 128)
-        return "longer than 128 bytes; write an environment variable name";
-    for (size_t i = 0; i < v.n; i++) {
-        char c = v.p[i];
-        bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
-            return "not an environment variable name; use letters, digits and '_'";
-    }
-    return NULL;
+    return check_name_chars(v) ? NULL : "a secret name is 1-64 characters of [a-z0-9_-]";
 }
 
 /* Placeholders use URI-unreserved bytes only, so they read the same in a
@@ -331,12 +658,6 @@ static const char *check_placeholder(sl_view_t v)
     return NULL;
 }
 
-static bool is_tchar(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static const char *check_inject_header(sl_view_t v)
 {
     static const char *const framing[] = {
@@ -345,7 +666,7 @@ static const char *check_inject_header(sl_view_t v)
     if (v.n > 128)
         return "longer than 128 bytes; write a header name";
     for (size_t i = 0; i < v.n; i++)
-        if (!is_tchar(v.p[i]))
+        if (!sl_h1_is_tchar((unsigned char)v.p[i]))
             return "not a header name; use letters, digits and '-'";
     for (size_t i = 0; framing[i] != NULL; i++)
         if (v.n == strlen(framing[i]) && strncasecmp(v.p, framing[i], v.n) == 0)
@@ -367,35 +688,14 @@ static const char *check_inject_template(sl_view_t v)
     return NULL;
 }
 
-/* Methods are case-sensitive tokens (RFC 9110); sluice takes upper case so a
- * typo like "get" does not silently match nothing. */
-static bool secret_method_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
-                               void *elem)
+/* Identity names follow identities[].name. */
+static bool secret_identity_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
+                                 void *elem)
 {
     sl_view_t v;
     if (!sl_cfg_want_text(ctx, node, f, &v))
         return false;
-    for (size_t i = 0; i < v.n; i++)
-        if (!is_tchar(v.p[i]) || (v.p[i] >= 'a' && v.p[i] <= 'z') || v.n > 32) {
-            sl_cfg_value_error(ctx, node, f, "not an upper-case method; write e.g. GET or POST");
-            return false;
-        }
-    *(char **)elem = sl_cfg_strdup(v);
-    return true;
-}
-
-static bool secret_path_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
-                             void *elem)
-{
-    sl_view_t v;
-    if (!sl_cfg_want_text(ctx, node, f, &v))
-        return false;
-    const char *why = NULL;
-    if (v.p[0] != '/')
-        why = "must start with '/'; write e.g. \"/v1/\"";
-    for (size_t i = 0; why == NULL && i < v.n; i++)
-        if ((unsigned char)v.p[i] <= 0x20 || v.p[i] == 0x7f || v.p[i] == '?' || v.p[i] == '#')
-            why = "contains a space, control, '?' or '#'; write a path prefix or glob";
+    const char *why = check_identity_name(v);
     if (why != NULL) {
         sl_cfg_value_error(ctx, node, f, why);
         return false;
@@ -404,34 +704,7 @@ static bool secret_path_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_
     return true;
 }
 
-static bool secret_identity_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
-                                 void *elem)
-{
-    sl_view_t v;
-    if (!sl_cfg_want_text(ctx, node, f, &v))
-        return false;
-    for (size_t i = 0; i < v.n; i++)
-        if ((unsigned char)v.p[i] <= 0x20 || v.p[i] == 0x7f || v.n > 128) {
-            sl_cfg_value_error(ctx, node, f, "not an identity name; write e.g. agent-1");
-            return false;
-        }
-    *(char **)elem = sl_cfg_strdup(v);
-    return true;
-}
-
-#define SECRET_STR_LIST(var, parse, what)                                                          \
-    static const sl_cfg_list_t var = {                                                             \
-        .elem_size = sizeof(char *),                                                               \
-        .elem_expect = what,                                                                       \
-        .elem_parse = parse,                                                                       \
-        .elem_release = sl_cfg_elem_free_str,                                                      \
-        .elem_key = sl_cfg_elem_key_str,                                                           \
-        .max_items = 1000,                                                                         \
-        .single_ok = true,                                                                         \
-    }
-SECRET_STR_LIST(secret_method_list, secret_method_elem, "a method");
-SECRET_STR_LIST(secret_path_list, secret_path_elem, "a path prefix or glob");
-SECRET_STR_LIST(secret_identity_list, secret_identity_elem, "an identity name");
+STR_LIST(secret_identity_list, secret_identity_elem, "an identity name");
 static const sl_cfg_list_t secret_host_list = {
     .elem_size = sizeof(char *),
     .elem_expect = "a host pattern",
@@ -545,12 +818,12 @@ static const sl_cfg_field_t secret_fields[] = {
     {.key = "methods",
      .type = &sl_cfg_type_list,
      SL_CFG_LIST_AT(sl_secret_cfg_t, methods, n_methods),
-     .sub = &secret_method_list,
+     .sub = &method_list,
      .example = "methods: [GET, POST]"},
     {.key = "paths",
      .type = &sl_cfg_type_list,
      SL_CFG_LIST_AT(sl_secret_cfg_t, paths, n_paths),
-     .sub = &secret_path_list,
+     .sub = &path_list,
      .example = "paths: [\"/v1/\"]"},
     {.key = "identities",
      .type = &sl_cfg_type_list,
@@ -692,8 +965,23 @@ static const sl_cfg_field_t root_fields[] = {
      .example = "timeouts: { connect: 10s }"},
     {.key = "policy",
      .type = &sl_cfg_type_map,
+     SL_CFG_AT(sl_config_t, policy),
      .sub = &policy_table,
      .example = "policy: { allow: [\"api.example.com\"] }"},
+    {.key = "policies",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, policies, n_policies),
+     .sub = &policy_list,
+     .example = "policies: [{ name: readonly, rules: [{ host: \"*\", methods: [GET] }] }]"},
+    {.key = "identities",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, identities, n_identities),
+     .sub = &identity_list,
+     .example = "identities: [{ name: sandbox-7, listen: [\"127.0.0.1:8891\"] }]"},
+    {.key = "refuse_unknown",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, refuse_unknown),
+     .example = "refuse_unknown: false"},
     {.key = "routes",
      .type = &sl_cfg_type_list,
      SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
@@ -801,6 +1089,69 @@ static bool prescan(sl_cfg_ctx_t *ctx, const char *text, size_t n)
 }
 
 /* Overlay the YAML text onto cfg. Returns the number of problems found. */
+/* The value node of `key` in mapping `map`, or NULL. */
+static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(doc, pr->key);
+        sl_view_t kv;
+        if (k && sl_cfg_scalar(k, &kv) && sl_view_eq(kv, key))
+            return yaml_document_get_node(doc, pr->value);
+    }
+    return NULL;
+}
+
+/* Element i of sequence `seq`, or NULL. */
+static yaml_node_t *seq_get(yaml_document_t *doc, yaml_node_t *seq, size_t i)
+{
+    if (seq == NULL || seq->type != YAML_SEQUENCE_NODE)
+        return NULL;
+    yaml_node_item_t *it = seq->data.sequence.items.start + i;
+    return it < seq->data.sequence.items.top ? yaml_document_get_node(doc, *it) : NULL;
+}
+
+/* Checks that span sections: names an identity refers to must exist. */
+static void check_references(sl_cfg_ctx_t *ctx, yaml_node_t *root, sl_config_t *cfg)
+{
+    yaml_node_t *ids = map_get(ctx->doc, root, "identities");
+    for (size_t i = 0; i < cfg->n_identities; i++) {
+        const sl_identity_cfg_t *id = &cfg->identities[i];
+        yaml_node_t *node = seq_get(ctx->doc, ids, i);
+        if (id->policy && strcmp(id->policy, "default") != 0) {
+            bool found = false;
+            for (size_t k = 0; k < cfg->n_policies && !found; k++)
+                found = strcmp(cfg->policies[k].name, id->policy) == 0;
+            if (!found) {
+                yaml_node_t *pn = map_get(ctx->doc, node, "policy");
+                sl_cfg_error(ctx, pn ? pn : node,
+                             "identities[%zu].policy: no policy named \"%s\"; define it under "
+                             "`policies:` or use \"default\"",
+                             i, id->policy);
+            }
+        }
+        yaml_node_t *ln = map_get(ctx->doc, node, "listen");
+        for (size_t k = 0; k < id->n_listen; k++) {
+            char host[SL_CFG_HOST_MAX];
+            uint16_t port;
+            bool found = false;
+            if (sl_cfg_parse_listen(sl_view(id->listen[k], strlen(id->listen[k])), host, &port) ==
+                NULL)
+                for (size_t j = 0; j < cfg->n_listen && !found; j++)
+                    found = strcmp(cfg->listen[j].host, host) == 0 && cfg->listen[j].port == port;
+            if (!found) {
+                yaml_node_t *en = seq_get(ctx->doc, ln, k);
+                sl_cfg_error(ctx, en ? en : node,
+                             "identities[%zu].listen: \"%s\" is not one of the `listen` "
+                             "addresses; add it there first",
+                             i, id->listen[k]);
+            }
+        }
+    }
+}
+
 static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const char *name,
                           sl_buf_t *err)
 {
@@ -827,6 +1178,8 @@ static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const ch
                      "see docs/configuration.md");
     else
         sl_cfg_parse_table(&ctx, root, &root_table, (char *)cfg);
+    if (ctx.n_errors == 0)
+        check_references(&ctx, root, cfg);
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&p);

@@ -29,6 +29,59 @@ typedef struct sl_route_cfg {
     char *ca_file;    /* extra PEM bundle trusted for this route's upstream TLS, or NULL */
 } sl_route_cfg_t;
 
+/* Per-host rule inside a policy: a request to a matching host must fit at
+ * least one of the rules that match its host. */
+typedef struct sl_host_rule_cfg {
+    char *host;        /* host glob */
+    char **methods;    /* uppercase tokens; none = any method */
+    size_t n_methods;
+    char **paths;      /* "/prefix/" or a glob with '*'; none = any path */
+    size_t n_paths;
+    char **ports;      /* decimal port texts; none = any port */
+    size_t n_ports;
+} sl_host_rule_cfg_t;
+
+/* A policy: where an identity may go. */
+typedef struct sl_policy_cfg {
+    char *name; /* "default" for the top-level `policy:` */
+    char **allow; /* host globs/IPs/CIDRs; none = every host allowed */
+    size_t n_allow;
+    char **deny; /* host globs/IPs/CIDRs; deny wins over allow */
+    size_t n_deny;
+    bool allow_private; /* let DNS answers reach private ranges (default false) */
+    sl_host_rule_cfg_t *rules;
+    size_t n_rules;
+    struct {
+        char **hosts;   /* writes to these hosts wait for an operator */
+        size_t n_hosts;
+        char **methods; /* which methods are writes (default POST PUT PATCH DELETE) */
+        size_t n_methods;
+        uint64_t timeout; /* ms until a held request is refused (default 60 s) */
+    } approval;
+    struct {
+        uint64_t requests;  /* per identity per window; 0 = unlimited */
+        uint64_t per_host;  /* per identity and destination host per window; 0 = unlimited */
+        uint64_t window;    /* ms (default 60 s) */
+    } rate_limit;
+} sl_policy_cfg_t;
+
+/* Who a request belongs to, and how that is recognised. Every condition
+ * given must hold; identities are tried in order, the first match wins. */
+typedef struct sl_identity_cfg {
+    char *name;       /* unique; appears in audit events */
+    char *tenant;     /* metadata, optional */
+    char *agent;      /* metadata, optional */
+    char **labels;    /* "key=value" metadata */
+    size_t n_labels;
+    char *policy;     /* policy name (default "default") */
+    char **listen;    /* arrived on one of these listen addresses ("127.0.0.1:8891") */
+    size_t n_listen;
+    char **sources;   /* client address in one of these CIDRs */
+    size_t n_sources;
+    char *auth_user;  /* Proxy-Authorization Basic user ... */
+    char *auth_password_env; /* ... whose password is in this environment variable */
+} sl_identity_cfg_t;
+
 typedef struct sl_config {
     char *path; /* file it came from; NULL for the built-in default */
 
@@ -56,13 +109,14 @@ typedef struct sl_config {
         uint64_t drain;         /* SIGTERM grace for in-flight requests, default 30 s */
     } timeouts;
 
-    struct {
-        char **allow; /* host globs/IPs/CIDRs; none = every host allowed */
-        size_t n_allow;
-        char **deny; /* host globs/IPs/CIDRs; deny wins over allow */
-        size_t n_deny;
-        bool allow_private; /* let DNS answers reach private ranges (default false) */
-    } policy;
+    sl_policy_cfg_t policy; /* the policy named "default" */
+
+    sl_policy_cfg_t *policies; /* further named policies (`policies:`) */
+    size_t n_policies;
+
+    sl_identity_cfg_t *identities; /* in matching order */
+    size_t n_identities;
+    bool refuse_unknown; /* clients matching no identity are refused (407) */
 
     sl_route_cfg_t *routes;
     size_t n_routes;
@@ -100,9 +154,9 @@ typedef struct sl_secret_cfg {
                           the name when absent: sl_config_secret_placeholder) */
     char **hosts;      /* host globs where the value may be sent; at least one */
     size_t n_hosts;
-    char **methods; /* upper-case method tokens; none = any method */
+    char **methods; /* method tokens, stored upper-cased; none = any method */
     size_t n_methods;
-    char **paths; /* "/prefix" or a glob with '*' (one segment) / '**' (any); none = any */
+    char **paths; /* "/prefix" or a glob with '*' (fnmatch, as in policy rules); none = any */
     size_t n_paths;
     char **identities; /* identity names allowed to use it; none = every identity */
     size_t n_identities;

@@ -104,3 +104,25 @@ char *sl_buf_cstr(sl_buf_t *b)
     b->p[b->n] = '\0';
     return b->p;
 }
+
+void sl_buf_append_u64(sl_buf_t *b, uint64_t v)
+{
+    char tmp[20];
+    int i = 20;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sl_buf_append(b, tmp + i, (size_t)(20 - i));
+}
+
+void sl_buf_append_hex(sl_buf_t *b, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    if (digits > 16)
+        digits = 16;
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        tmp[i] = hex[v & 15];
+    sl_buf_append(b, tmp, (size_t)digits);
+}

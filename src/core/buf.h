@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "core/view.h"
 
 typedef struct sl_buf {
@@ -22,6 +23,10 @@ static inline void sl_buf_append_view(sl_buf_t *b, sl_view_t v)
 }
 void sl_buf_append_str(sl_buf_t *b, const char *s);
 void sl_buf_appendf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append an unsigned decimal number. */
+void sl_buf_append_u64(sl_buf_t *b, uint64_t v);
+/* Append `v` as exactly `digits` lowercase hex digits (zero-padded). */
+void sl_buf_append_hex(sl_buf_t *b, uint64_t v, int digits);
 /* Append `p` as the inside of a JSON string (no surrounding quotes). */
 void sl_buf_append_json(sl_buf_t *b, const char *p, size_t n);
 /* Drop the first `n` bytes, keeping the rest. */

@@ -37,4 +37,16 @@ static inline bool sl_view_ieq(sl_view_t v, const char *s)
     return v.n == n && strncasecmp(v.p, s, n) == 0;
 }
 
+/* Value of a hex digit, or -1. */
+static inline int sl_hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #endif

@@ -384,16 +384,6 @@ void sl_chunked_init(sl_chunked_t *d)
     memset(d, 0, sizeof *d);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 #define CH_FAIL(msg)                                                                               \
     do {                                                                                           \
@@ -408,7 +398,7 @@ int sl_chunked_decode(sl_chunked_t *d, char *buf, size_t *len, size_t *consumed,
         unsigned char ch = (unsigned char)buf[i];
         switch (d->state) {
         case CH_SIZE: {
-            int v = hexval(ch);
+            int v = sl_hexval((unsigned char)ch);
             if (v >= 0) {
                 if (d->size_digits >= 15)
                     CH_FAIL("chunk size too large");

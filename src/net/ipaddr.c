@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/view.h"
+
 /* ---- IPv4: the WHATWG URL host parser, which is inet_aton minus its quirks */
 
 static bool is_digit(char c)
@@ -12,16 +14,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Does this label read as a number ("ends in a number" rule)? Decimal digits,
  * or "0x" followed by hex digits. "0x" alone counts too: it is numeric
@@ -32,7 +24,7 @@ static bool label_is_numeric(const char *p, size_t n)
         return false;
     if (n >= 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
         for (size_t i = 2; i < n; i++)
-            if (hexval(p[i]) < 0)
+            if (sl_hexval((unsigned char)p[i]) < 0)
                 return false;
         return true;
     }
@@ -62,7 +54,7 @@ static int parse_v4_part(const char *p, size_t n, uint64_t *out)
         n--;
     }
     for (size_t i = 0; i < n; i++) {
-        int d = hexval(p[i]);
+        int d = sl_hexval((unsigned char)p[i]);
         if (d < 0 || (unsigned)d >= base)
             return -1;
         v = v * base + (unsigned)d;

@@ -11,6 +11,7 @@
 #include "tls/certcache.h"
 #include "core/log.h"
 #include "http/url.h"
+#include "policy/ratelimit.h"
 #include "proxy/internal.h"
 
 #define MAX_HEADERS_CAP 1024
@@ -70,7 +71,7 @@ static void exchange_audit(sl_client_t *c)
         return;
     sl_audit_event_t ev = {
         .request_id = x->id,
-        .identity = "default",
+        .identity = x->ident ? x->ident->name : NULL,
         .method = x->method,
         .host = x->target.host[0] ? x->target.host : NULL,
         .port = x->target.port,
@@ -115,6 +116,8 @@ void sl_client_close(sl_client_t *c)
         exchange_audit(c);
         c->flags &= ~SL_CF_EXCHANGE;
     }
+    if (c->state == SL_CS_HELD)
+        sl_approval_forget(c);
     c->state = SL_CS_CLOSING;
     if (c->up) {
         sl_upstream_t *up = c->up;
@@ -269,12 +272,27 @@ static void client_timer_cb(uv_timer_t *t)
     sl_client_close(c); /* idle keep-alive connection */
 }
 
+/* Request ids: 8 hex digits random per process, 2 of worker, 10 of sequence. */
+static void new_request_id(sl_client_t *c)
+{
+    static const char hex[] = "0123456789abcdef";
+    sl_worker_t *w = c->w;
+    uint64_t parts[3] = {w->server->id_prefix, (uint64_t)w->id & 0xff, ++w->req_seq};
+    int widths[3] = {8, 2, 10};
+    char *o = c->x.id;
+    for (int k = 0; k < 3; k++) {
+        for (int i = widths[k] - 1; i >= 0; i--)
+            o[i] = hex[(parts[k] >> (4 * (widths[k] - 1 - i))) & 15];
+        o += widths[k];
+    }
+    *o = '\0';
+}
+
 /* Answer 400 and close: the request cannot be read unambiguously. */
 static bool reject(sl_client_t *c, const char *reason)
 {
     if (c->x.id[0] == '\0')
-        snprintf(c->x.id, sizeof c->x.id, "%08x%02x%010llx", c->w->server->id_prefix,
-                 (unsigned)c->w->id & 0xff, (unsigned long long)++c->w->req_seq);
+        new_request_id(c);
     sl_respond_bad_request(c, reason);
     exchange_finish(c);
     return false;
@@ -288,8 +306,7 @@ static void exchange_begin(sl_client_t *c, const sl_h1_request_t *req)
     c->flags |= SL_CF_EXCHANGE;
     x->start_ns = sl_io_now_ns();
     x->policy = sl_policy_ref(w->policy);
-    snprintf(x->id, sizeof x->id, "%08x%02x%010llx", w->server->id_prefix, (unsigned)w->id & 0xff,
-             (unsigned long long)++w->req_seq);
+    new_request_id(c);
     size_t ml = req->method.n < sizeof x->method - 1 ? req->method.n : sizeof x->method - 1;
     memcpy(x->method, req->method.p, ml);
     x->method[ml] = '\0';
@@ -343,6 +360,60 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     sl_buf_append(h, "\r\n", 2);
 }
 
+/* Find out who sent the request. Inside an intercepted tunnel that is who
+ * opened the tunnel. Returns 0, or -1 after answering 407. */
+static int identify(sl_client_t *c, const sl_h1_request_t *req)
+{
+    sl_exchange_t *x = &c->x;
+    const char *why = "unknown client";
+    if (c->tunnel_identity[0]) {
+        x->ident = sl_policy_identity_named(x->policy, c->tunnel_identity);
+        why = "the identity that opened this tunnel no longer exists";
+    } else {
+        sl_view_t auth = SL_VIEW_NULL;
+        for (size_t i = 0; i < req->n_headers; i++)
+            if (sl_view_ieq(req->headers[i].name, "proxy-authorization"))
+                auth = req->headers[i].value;
+        x->ident = sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth,
+                                      &why);
+    }
+    if (x->ident)
+        return 0;
+    sl_verdict_t v = {.blocked = true, .rule = "identity.refused", .scanner = "identity"};
+    snprintf(v.reason, sizeof v.reason, "%s", why);
+    c->flags |= SL_CF_CLOSE_AFTER;
+    x->status = 407;
+    sl_respond_refusal(c, &v);
+    exchange_finish(c);
+    return -1;
+}
+
+/* Rate limits of the identity's policy, per identity and per destination.
+ * Returns true (with the verdict filled) when the request must wait. */
+static bool rate_limited(sl_client_t *c, sl_verdict_t *v)
+{
+    const sl_exchange_t *x = &c->x;
+    const sl_policy_cfg_t *pc = x->ident->rules.cfg;
+    if (pc->rate_limit.requests == 0 && pc->rate_limit.per_host == 0)
+        return false;
+    uint64_t now = uv_now(&c->w->loop);
+    char key[160];
+    snprintf(key, sizeof key, "%s", x->ident->name);
+    bool ok = sl_ratelimit_take(key, pc->rate_limit.requests, pc->rate_limit.window, now);
+    if (ok) {
+        snprintf(key, sizeof key, "%.64s|%.90s", x->ident->name, x->target.host);
+        ok = sl_ratelimit_take(key, pc->rate_limit.per_host, pc->rate_limit.window, now);
+    }
+    if (ok)
+        return false;
+    v->blocked = true;
+    v->rule = "policy.rate-limit";
+    v->scanner = "policy";
+    snprintf(v->reason, sizeof v->reason, "rate limit of policy %s reached for %s; retry later",
+             x->ident->rules.policy_name, x->ident->name);
+    return true;
+}
+
 /* Accept a CONNECT for interception: answer 200 at once and look at the
  * first bytes the agent sends. TLS is decrypted with a leaf minted for the
  * CONNECT host; anything else is read as plain HTTP. Either way every request
@@ -360,6 +431,7 @@ static bool intercept_tunnel(sl_client_t *c)
     x->verdict = "allow";
     snprintf(x->reason, sizeof x->reason, "tunnel intercepted");
     snprintf(c->tunnel_host, sizeof c->tunnel_host, "%s", x->target.host);
+    snprintf(c->tunnel_identity, sizeof c->tunnel_identity, "%s", x->ident->name);
     c->tunnel_port = x->target.port;
     c->flags |= SL_CF_PEEK;
     exchange_finish(c);
@@ -427,6 +499,14 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
     return 0;
 }
 
+/* The request passed every check: find or dial its upstream. */
+static void dispatch(sl_client_t *c)
+{
+    c->state = SL_CS_DIAL;
+    sl_client_update_reading(c);
+    sl_upstream_acquire(c);
+}
+
 /* Decide and dispatch a parsed request head. Returns false if the
  * connection was closed or is closing. */
 static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
@@ -442,9 +522,13 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (sl_h1_request_framing(req, &x->framing, &err) != 0) {
         return reject(c, err);
     }
+    if (identify(c, req) != 0)
+        return false;
     x->client_minor = req->minor_version;
     x->upgrade = x->framing.upgrade && !is_connect;
-    if (!x->framing.keep_alive || req->minor_version == 0)
+    /* A CONNECT's own Connection header and version do not end the tunnel
+     * (requests' http.client and s_client send HTTP/1.0 CONNECTs). */
+    if (!is_connect && (!x->framing.keep_alive || req->minor_version == 0))
         c->flags |= SL_CF_CLOSE_AFTER;
     sl_url_t u;
     int r;
@@ -497,7 +581,14 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         return reject(c, msg);
     }
     sl_verdict_t v;
-    sl_policy_check_target(x->policy, u.host, u.port, &x->target, &v);
+    sl_policy_check_target(x->policy, x->ident, u.host, u.port, &x->target, &v);
+    if (!v.blocked && !(is_connect && c->w->server->certs &&
+                        !sl_policy_passthrough(x->policy, x->target.host)))
+        sl_policy_check_request(x->ident, req->method, x->target.host, x->target.port,
+                                sl_view(x->path.p ? x->path.p : "/", x->path.n ? x->path.n : 1),
+                                &v);
+    if (!v.blocked && rate_limited(c, &v))
+        x->status = 429;
     if (v.blocked) {
         /* Unread body bytes would be taken for the next request. */
         if (x->framing.kind != SL_H1_BODY_NONE)
@@ -532,12 +623,46 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (x->framing.kind == SL_H1_BODY_NONE ||
         (x->framing.kind == SL_H1_BODY_LENGTH && x->body_left == 0))
         c->flags |= SL_CF_REQ_DONE;
-    c->state = SL_CS_DIAL;
     uv_timer_stop(&c->timer);
     c->flags &= ~SL_CF_HEAD_TIMER;
-    sl_client_update_reading(c);
-    sl_upstream_acquire(c);
+    if (!is_connect && sl_policy_needs_approval(x->ident, req->method, x->target.host)) {
+        sl_approval_hold(c);
+        return c->state != SL_CS_CLOSING;
+    }
+    dispatch(c);
     return c->state != SL_CS_CLOSING;
+}
+
+static void approval_timer_cb(uv_timer_t *t)
+{
+    sl_client_t *c = t->data;
+    if (c->state != SL_CS_HELD)
+        return;
+    sl_approval_forget(c);
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-timeout", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason,
+             "no operator approved this request within the approval timeout");
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
+}
+
+void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, approval_timer_cb, ms, 0);
+}
+
+void sl_client_approval_decided(sl_client_t *c, bool approve, const char *actor)
+{
+    uv_timer_stop(&c->timer);
+    if (approve) {
+        sl_info("request %s approved by %s", c->x.id, actor);
+        dispatch(c);
+        return;
+    }
+    sl_verdict_t v = {.blocked = true, .rule = "policy.approval-denied", .scanner = "policy"};
+    snprintf(v.reason, sizeof v.reason, "an operator (%.60s) denied this request", actor);
+    c->flags |= SL_CF_CLOSE_AFTER;
+    sl_client_upstream_refused(c, &v);
 }
 
 /* Try to parse one head from `p`. Returns bytes consumed, 0 if more are
@@ -702,15 +827,11 @@ static void drain_once(sl_client_t *c)
         sl_buf_free(&c->in);
 }
 
-/* Send what the agent-side TLS session has for the agent. */
+/* Send what the agent-side TLS session has for the agent (handshake
+ * messages, alerts): a send of nothing flushes the session's output. */
 static int client_tls_flush(sl_client_t *c)
 {
-    sl_buf_t raw = {0};
-    sl_tls_take_output(c->tls, &raw);
-    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
-    int r = raw.n ? sl_io_write((uv_stream_t *)&c->tcp, &b, 1, sl_client_write_cb, c) : 0;
-    sl_buf_free(&raw);
-    return r;
+    return sl_client_send(c, NULL, 0);
 }
 
 /* Decrypt what the agent sent into c->in. Returns -1 if the connection is
@@ -905,6 +1026,13 @@ void sl_client_on_connection(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    c->listener = (int)((uv_tcp_t *)listener - w->listeners);
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    uint16_t port;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0 &&
+        sl_ip_from_sockaddr((struct sockaddr *)&ss, &c->peer, &port) == 0)
+        c->has_peer = true;
     c->state = SL_CS_HEAD;
     set_timer(c, cfg_of(c)->timeouts.header_read);
     sl_client_update_reading(c);

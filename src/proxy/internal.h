@@ -17,7 +17,28 @@ void sl_io_write_done(uv_write_t *req);
 /* Milliseconds of monotonic time and nanoseconds for durations. */
 uint64_t sl_io_now_ns(void);
 
+/* server.c */
+sl_server_t *sl_server(void);
+/* Build a snapshot from the loaded config text and the runtime overlay, and
+ * publish it to every worker. Any thread. */
+int sl_server_rebuild(const char *why, sl_buf_t *err);
+
+/* approval.c */
+/* Hold the current exchange of `c` until a decision or the timeout. */
+void sl_approval_hold(sl_client_t *c);
+/* The client is going away: drop its held entry, if any. */
+void sl_approval_forget(sl_client_t *c);
+/* Decide a held request (any thread). */
+int sl_approval_decide(sl_server_t *srv, const char *actor, const char *id, bool approve,
+                       sl_buf_t *err);
+/* JSON array of held requests (any thread). */
+void sl_approval_list(sl_server_t *srv, sl_buf_t *json);
+/* Worker thread: apply decisions handed to it. */
+void sl_approval_apply(sl_worker_t *w);
+
 /* client.c */
+void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms);
+void sl_client_approval_decided(sl_client_t *c, bool approve, const char *actor);
 /* Send bytes to the agent (through its TLS session when intercepted). */
 int sl_client_send(sl_client_t *c, const uv_buf_t *b, unsigned nb);
 void sl_client_on_connection(uv_stream_t *listener, int status);

@@ -18,6 +18,7 @@ typedef struct sl_server sl_server_t;
 typedef struct sl_worker sl_worker_t;
 typedef struct sl_client sl_client_t;
 typedef struct sl_upstream sl_upstream_t;
+typedef struct sl_held sl_held_t;
 
 /* Write-queue sizes for backpressure: stop reading the source above HIGH,
  * resume below LOW. Bounds what sluice buffers for a slow reader. */
@@ -33,11 +34,13 @@ struct sl_worker {
     sl_server_t *server;
     uv_loop_t loop;
     uv_async_t wake;        /* another thread has news: new policy, drain, stop */
+    uv_timer_t audit_timer; /* flushes this worker's batched audit lines */
     uv_tcp_t *listeners;    /* one per configured listen address */
     size_t n_listeners;
     sl_policy_t *policy;    /* current snapshot (a reference) */
     sl_policy_t *pending;   /* next snapshot, handed over under server->lock */
     bool stopped;           /* loop handles are closing; thread about to exit */
+    sl_held_t *decided;     /* decisions to apply, handed over under server->lock */
     sl_client_t *clients;   /* every open client connection */
     size_t n_clients;
     sl_upstream_t *pool;    /* idle upstream connections, most recent first */
@@ -48,18 +51,38 @@ struct sl_worker {
     pthread_t thread;
 };
 
+/* A request waiting for an operator's decision (approval gate). Lives in
+ * the server's list until decided, timed out or abandoned; the worker that
+ * holds the client finds it again by request id. */
+struct sl_held {
+    char id[24];
+    char identity[72];
+    char method[24];
+    char host[256];
+    char path[256];     /* query values redacted */
+    uint64_t since_ms;  /* uv_hrtime based */
+    uint64_t timeout_ms;
+    int worker;
+    int decision;       /* 0 pending, 1 approved, -1 denied */
+    char actor[64];
+    struct sl_held *next;
+};
+
 /* The process-wide part: config source, workers, counters. */
 struct sl_server {
     const char *config_path;      /* NULL: built-in default */
     sl_worker_t *workers;
     size_t n_workers;
-    pthread_mutex_t lock;         /* guards `next_policy` handoff */
+    pthread_mutex_t lock;         /* guards workers' `pending` slots, `overlay`, approvals */
+    pthread_mutex_t rebuild_lock; /* one snapshot build at a time (reload, admin changes) */
     sl_policy_t *current;         /* the snapshot the main thread last published */
     uv_loop_t *main_loop;         /* signals, file watch, reloads */
     uv_async_t worker_exited;     /* a worker finished draining */
     size_t n_exited;
     atomic_bool force_stop;       /* drain timeout passed: close everything */
     sl_buf_t config_text;         /* bytes of the config file last loaded */
+    sl_overlay_t overlay;         /* runtime changes (admin API), under `lock` */
+    sl_held_t *held;              /* requests waiting for approval, under `lock` */
     struct sl_ca *ca;             /* interception CA (NULL when interception is off) */
     struct sl_certcache *certs;   /* leaves minted by `ca`, per host */
     atomic_uint_fast64_t policy_gen;
@@ -71,6 +94,7 @@ struct sl_server {
 /* Client connection states. */
 typedef enum sl_client_state {
     SL_CS_HEAD = 0,   /* waiting for or reading a request head */
+    SL_CS_HELD,       /* waiting for an operator's approval */
     SL_CS_DIAL,       /* resolving/connecting the upstream for this request */
     SL_CS_FORWARD,    /* request sent (body may still stream), response pending */
     SL_CS_TUNNEL,     /* CONNECT: bytes flow both ways untouched */
@@ -94,6 +118,7 @@ typedef enum sl_client_state {
  * pipelined requests wait in the input buffer). */
 typedef struct sl_exchange {
     sl_policy_t *policy;        /* snapshot this request is decided under */
+    const sl_identity_t *ident; /* who sent it (points into `policy`) */
     char id[24];                /* request id */
     uint64_t start_ns;
     char method[24];
@@ -129,6 +154,10 @@ struct sl_client {
     sl_client_t *prev, *next;   /* worker's client list */
     sl_upstream_t *up;          /* attached upstream, if any */
     sl_tls_t *tls;              /* agent-side TLS session inside an intercepted tunnel */
+    int listener;               /* index of the listen address it arrived on */
+    sl_ip_t peer;               /* client address */
+    bool has_peer;
+    char tunnel_identity[72];   /* identity that opened the intercepted tunnel */
     char tunnel_host[256];      /* CONNECT host of an intercepted tunnel ("" otherwise) */
     uint16_t tunnel_port;
     sl_buf_t tunnel_target;     /* inner request rewritten to absolute form */

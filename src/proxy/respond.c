@@ -17,6 +17,10 @@ static const char *status_text(int status)
         return "Bad Request";
     case 403:
         return "Forbidden";
+    case 407:
+        return "Proxy Authentication Required";
+    case 429:
+        return "Too Many Requests";
     case 502:
         return "Bad Gateway";
     case 504:
@@ -53,6 +57,8 @@ static void respond(sl_client_t *c, int status, const char *hdr_name, const char
                    status, status_text(status), body->n, x->id);
     if (hdr_name)
         sl_buf_appendf(&head, "%s: %s\r\n", hdr_name, hdr_value);
+    if (status == 407)
+        sl_buf_append_str(&head, "Proxy-Authenticate: Basic realm=\"sluice\"\r\n");
     if (close)
         sl_buf_append_str(&head, "Connection: close\r\n");
     sl_buf_append(&head, "\r\n", 2);
@@ -82,7 +88,8 @@ void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v)
     json_field(&body, "request_id", x->id, true);
     sl_buf_append_str(&body, "}\n");
     sl_info("request %s blocked by %s: %s", x->id, v->rule, v->reason);
-    respond(c, 403, "X-Sluice-Blocked", v->rule, &body);
+    int status = x->status == 407 || x->status == 429 ? x->status : 403;
+    respond(c, status, "X-Sluice-Blocked", v->rule, &body);
 }
 
 void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail)

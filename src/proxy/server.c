@@ -20,6 +20,11 @@
 
 static sl_server_t server;
 
+sl_server_t *sl_server(void)
+{
+    return &server;
+}
+
 static void worker_wake_cb(uv_async_t *a);
 
 /* Stop the loop of a drained worker: close every handle it owns. */
@@ -30,6 +35,7 @@ static void worker_stop(sl_worker_t *w)
     w->stopped = true;
     sl_upstream_pool_flush(w);
     uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->audit_timer, NULL);
 }
 
 static void close_listeners(sl_worker_t *w)
@@ -52,6 +58,7 @@ static void worker_wake_cb(uv_async_t *a)
         /* Pooled connections were checked under the old policy. */
         sl_upstream_pool_flush(w);
     }
+    sl_approval_apply(w);
     if (atomic_load(&server.draining) && !w->draining) {
         w->draining = true;
         close_listeners(w);
@@ -71,10 +78,18 @@ static void worker_wake_cb(uv_async_t *a)
         worker_stop(w);
 }
 
+static void audit_flush_cb(uv_timer_t *t)
+{
+    sl_audit_flush();
+}
+
 static void *worker_main(void *arg)
 {
     sl_worker_t *w = arg;
+    sl_audit_batch(true);
+    uv_timer_start(&w->audit_timer, audit_flush_cb, 100, 100);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    sl_audit_batch(false);
     uv_async_send(&server.worker_exited);
     return NULL;
 }
@@ -153,8 +168,40 @@ static bool same_listeners(const sl_config_t *a, const sl_config_t *b)
     return true;
 }
 
+int sl_server_rebuild(const char *why, sl_buf_t *err)
+{
+    pthread_mutex_lock(&server.rebuild_lock);
+    sl_config_t *cfg = server.config_path
+                           ? sl_config_load_string(server.config_text.p ? server.config_text.p : "",
+                                                   server.config_text.n, server.config_path, err)
+                           : sl_config_default();
+    int r = -1;
+    if (cfg) {
+        uint64_t gen = atomic_fetch_add(&server.policy_gen, 1) + 1;
+        pthread_mutex_lock(&server.lock);
+        sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, err);
+        pthread_mutex_unlock(&server.lock);
+        if (p) {
+            publish(p);
+            sl_info("policy rebuilt (%s, generation %llu)", why, (unsigned long long)gen);
+            r = 0;
+        }
+    }
+    pthread_mutex_unlock(&server.rebuild_lock);
+    return r;
+}
+
 /* Reload the config file; a bad file leaves everything as it was. */
+static void reload_locked(const char *why, bool only_if_changed);
+
 static void reload(const char *why, bool only_if_changed)
+{
+    pthread_mutex_lock(&server.rebuild_lock);
+    reload_locked(why, only_if_changed);
+    pthread_mutex_unlock(&server.rebuild_lock);
+}
+
+static void reload_locked(const char *why, bool only_if_changed)
 {
     if (server.config_path == NULL) {
         sl_info("%s: running on the built-in default policy, nothing to reload", why);
@@ -188,7 +235,9 @@ static void reload(const char *why, bool only_if_changed)
     const char *old_audit = server.current->cfg->audit_path;
     bool audit_changed = strcmp(old_audit, cfg->audit_path) != 0;
     uint64_t gen = atomic_fetch_add(&server.policy_gen, 1) + 1;
-    sl_policy_t *p = sl_policy_new(cfg, gen, &err);
+    pthread_mutex_lock(&server.lock);
+    sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, &err);
+    pthread_mutex_unlock(&server.lock);
     if (p == NULL) {
         sl_error("reload (%s) rejected, keeping the running config:\n%s", why, sl_buf_cstr(&err));
         sl_buf_free(&err);
@@ -325,13 +374,14 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     memset(&server, 0, sizeof server);
     pthread_mutex_init(&server.lock, NULL);
+    pthread_mutex_init(&server.rebuild_lock, NULL);
     server.config_path = config_path;
     if (getrandom(&server.id_prefix, sizeof server.id_prefix, 0) != sizeof server.id_prefix)
         server.id_prefix = (uint32_t)getpid();
     if (config_path)
         read_file(config_path, &server.config_text);
     atomic_store(&server.policy_gen, 1);
-    sl_policy_t *p = sl_policy_new(cfg, 1, &err);
+    sl_policy_t *p = sl_policy_new(cfg, &server.overlay, 1, &err);
     if (p == NULL) {
         fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
         sl_buf_free(&err);
@@ -354,6 +404,8 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         w->server = &server;
         uv_loop_init(&w->loop);
         uv_async_init(&w->loop, &w->wake, worker_wake_cb);
+        uv_timer_init(&w->loop, &w->audit_timer);
+        uv_unref((uv_handle_t *)&w->audit_timer); /* never keeps a drained loop alive */
         w->wake.data = w;
         w->policy = sl_policy_ref(p);
         w->scratch = malloc(SL_READ_CHUNK);
@@ -417,6 +469,23 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     sl_info("drained, exiting");
     status = 0;
 out_policy:
+    for (size_t i = 0; i < server.overlay.n_entries; i++) {
+        sl_overlay_entry_t *e = &server.overlay.entries[i];
+        for (size_t k = 0; k < e->n_allow; k++)
+            free(e->allow[k]);
+        for (size_t k = 0; k < e->n_deny; k++)
+            free(e->deny[k]);
+        free(e->allow);
+        free(e->deny);
+        free(e->policy);
+        free(e->identity);
+    }
+    free(server.overlay.entries);
+    while (server.held) {
+        sl_held_t *h = server.held;
+        server.held = h->next;
+        free(h);
+    }
     if (server.certs)
         sl_certcache_free(server.certs);
     if (server.ca)

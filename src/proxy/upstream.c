@@ -192,12 +192,7 @@ int sl_upstream_send(sl_upstream_t *up, const uv_buf_t *b, unsigned nb)
 /* Send whatever the TLS session has for the upstream (handshake, alerts). */
 static int flush_tls(sl_upstream_t *up)
 {
-    sl_buf_t raw = {0};
-    sl_tls_take_output(up->tls, &raw);
-    uv_buf_t b = uv_buf_init(raw.p, (unsigned)raw.n);
-    int r = raw.n ? sl_io_write((uv_stream_t *)&up->tcp, &b, 1, sl_upstream_write_cb, up) : 0;
-    sl_buf_free(&raw);
-    return r;
+    return sl_upstream_send(up, NULL, 0);
 }
 
 /* Begin TLS to the upstream, verifying its certificate for the name the
@@ -314,7 +309,7 @@ static void dns_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
             continue;
         sl_verdict_t v;
         memset(&v, 0, sizeof v);
-        sl_policy_check_address(c->x.policy, &c->x.target, &ip, port, &v);
+        sl_policy_check_address(c->x.policy, c->x.ident, &c->x.target, &ip, port, &v);
         if (v.blocked) {
             /* One bad answer taints the name: a rebinding attacker mixes them. */
             if (!first_block.blocked)
@@ -395,7 +390,7 @@ void sl_upstream_acquire(sl_client_t *c)
     }
     if (sl_ip_parse_literal(name, strlen(name), &ip) == 1) {
         sl_verdict_t v = {0};
-        sl_policy_check_address(x->policy, t, &ip, port, &v);
+        sl_policy_check_address(x->policy, x->ident, t, &ip, port, &v);
         if (v.blocked) {
             c->up = NULL;
             sl_upstream_close(up);

@@ -1,6 +1,7 @@
 /* Request rewriting decisions for credential injection. */
 #include "secrets/inject.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,26 +99,18 @@ static sl_view_t basic_token(const sl_h1_header_t *h)
 
 /* ---- scope ------------------------------------------------------------- */
 
-/* '*' matches within one segment, '**' across segments; whole path. */
-static bool path_glob(const char *g, const char *p, const char *pe)
+/* The policy rules' path syntax: a glob (fnmatch, '*' crosses '/') when the
+ * pattern has a '*', else a prefix. Paths too long to copy never match. */
+static bool path_match(const char *pattern, sl_view_t path)
 {
-    while (*g) {
-        if (g[0] == '*') {
-            bool deep = g[1] == '*';
-            const char *rest = g + (deep ? 2 : 1);
-            for (const char *q = p;; q++) {
-                if (path_glob(rest, q, pe))
-                    return true;
-                if (q == pe || (!deep && *q == '/'))
-                    return false;
-            }
-        }
-        if (p == pe || *g != *p)
-            return false;
-        g++;
-        p++;
-    }
-    return p == pe;
+    char buf[2048];
+    if (!strchr(pattern, '*'))
+        return path.n >= strlen(pattern) && memcmp(path.p, pattern, strlen(pattern)) == 0;
+    if (path.n >= sizeof buf)
+        return false;
+    memcpy(buf, path.p, path.n);
+    buf[path.n] = '\0';
+    return fnmatch(pattern, buf, 0) == 0;
 }
 
 /* A path whose meaning a server might change by normalising it (dot
@@ -166,12 +159,8 @@ static const char *out_of_scope(const sl_secret_t *s, const sl_secret_req_t *r)
     if (s->cfg.n_paths > 0) {
         bool ok = false;
         sl_view_t p = r->path.n ? r->path : SL_VIEW_LIT("/");
-        for (size_t i = 0; !ok && i < s->cfg.n_paths && !path_ambiguous(p); i++) {
-            const char *g = s->cfg.paths[i];
-            size_t gn = strlen(g);
-            ok = strchr(g, '*') ? path_glob(g, p.p, p.p + p.n)
-                                : p.n >= gn && memcmp(p.p, g, gn) == 0;
-        }
+        for (size_t i = 0; !ok && i < s->cfg.n_paths && !path_ambiguous(p); i++)
+            ok = path_match(s->cfg.paths[i], p);
         if (!ok)
             return "path";
     }

@@ -24,7 +24,8 @@ typedef struct cc_entry {
     struct cc_entry *prev, *next; /* LRU list, most recent at head */
     struct cc_entry *hnext;       /* hash chain */
     uint64_t hash;                /* of host */
-    SSL_CTX *ctx;                 /* the cache's reference */
+    X509 *leaf;                   /* the cache's reference */
+    SSL_CTX *ctx;                 /* context presenting leaf; NULL until a get asks */
     time_t refresh_at;            /* re-mint at or after this time */
     size_t hlen;                  /* strlen(host) */
     char host[];                  /* canonical host, NUL-terminated */
@@ -35,6 +36,7 @@ struct sl_certcache {
     EVP_PKEY *leaf_key; /* shared by every leaf */
     /* Extensions identical on every leaf, encoded once. */
     X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_aki;
+    SSL_CTX *base;              /* settings + leaf key + CA chain, no leaf */
     long lifetime;              /* seconds from now to notAfter */
     time_t (*now)(void *arg);   /* clock */
     void *now_arg;              /* its argument */
@@ -69,6 +71,8 @@ static X509_EXTENSION *make_ext(X509V3_CTX *ctx, int nid, const char *value)
 {
     return X509V3_EXT_nconf_nid(NULL, ctx, nid, value);
 }
+
+static SSL_CTX *make_ctx(sl_certcache_t *c, X509 *leaf);
 
 sl_certcache_t *sl_certcache_new(sl_ca_t *ca, size_t capacity, sl_buf_t *err)
 {
@@ -117,6 +121,11 @@ sl_certcache_t *sl_certcache_new(sl_ca_t *ca, size_t capacity, sl_buf_t *err)
             sl_tls_err(err, "cannot encode the authority key identifier");
             goto fail;
         }
+    }
+    c->base = make_ctx(c, NULL);
+    if (c->base == NULL) {
+        sl_tls_err(err, "cannot create the interception TLS context");
+        goto fail;
     }
     ERR_clear_error();
     return c;
@@ -255,7 +264,9 @@ fail:
     return NULL;
 }
 
-/* A server context presenting `leaf` + the CA certificate. */
+/* A server context with the leaf key and the CA chain, presenting `leaf`
+ * if not NULL (the base context has none: sl_certcache_use sets it per
+ * connection). */
 static SSL_CTX *make_ctx(sl_certcache_t *c, X509 *leaf)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -270,8 +281,12 @@ static SSL_CTX *make_ctx(sl_certcache_t *c, X509 *leaf)
     if (SSL_CTX_set_num_tickets(ctx, 0) != 1 || SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set1_groups_list(ctx, GROUPS) != 1)
         goto fail;
-    if (SSL_CTX_use_certificate(ctx, leaf) != 1 || SSL_CTX_use_PrivateKey(ctx, c->leaf_key) != 1 ||
+    /* Key first: the chain attaches to the key's slot, and a leaf set later
+     * (here or per SSL) lands in the same slot and keeps the chain. */
+    if (SSL_CTX_use_PrivateKey(ctx, c->leaf_key) != 1 ||
         SSL_CTX_add1_chain_cert(ctx, sl_ca_cert(c->ca)) != 1)
+        goto fail;
+    if (leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) != 1)
         goto fail;
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     return ctx;
@@ -337,24 +352,37 @@ static void entry_free(cc_entry_t *e)
     if (e == NULL)
         return;
     SSL_CTX_free(e->ctx);
+    X509_free(e->leaf);
     free(e);
 }
 
-SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host_in, size_t n_in, const char **err)
+static void count(sl_certcache_t *c, uint64_t *counter)
+{
+    pthread_mutex_lock(&c->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The leaf for a host, from the cache or freshly minted (and then cached).
+ * Returns a new reference, or NULL with *err set. With `ctx_out`, also a
+ * new reference to the entry's SSL_CTX, built (outside the lock) if the
+ * entry has none yet. */
+static X509 *acquire(sl_certcache_t *c, const char *host_in, size_t n_in, SSL_CTX **ctx_out,
+                     const char **err)
 {
     char host[SL_TLS_HOST_MAX + 1];
     bool is_ip = false;
     const char *why = NULL;
     int hn = sl_tls_host_canon(host_in, n_in, host, sizeof(host), &is_ip, &why);
     if (hn < 0) {
-        pthread_mutex_lock(&c->mu);
-        c->stats.refused++;
-        pthread_mutex_unlock(&c->mu);
+        count(c, &c->stats.refused);
         *err = why;
         return NULL;
     }
     size_t n = (size_t)hn;
     uint64_t h = host_hash(c->seed, host, n);
+    X509 *leaf = NULL;
+    SSL_CTX *ctx = NULL;
 
     pthread_mutex_lock(&c->mu);
     time_t now = c->now(c->now_arg);
@@ -364,34 +392,37 @@ SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host_in, size_t n_in,
         lru_unlink(c, e);
         lru_push_front(c, e);
         c->stats.hits++;
-        SSL_CTX *ctx = e->ctx;
-        SSL_CTX_up_ref(ctx);
+        leaf = e->leaf;
+        X509_up_ref(leaf);
+        if (ctx_out != NULL && e->ctx != NULL) {
+            ctx = e->ctx;
+            SSL_CTX_up_ref(ctx);
+        }
         pthread_mutex_unlock(&c->mu);
-        return ctx;
+        if (ctx_out == NULL || ctx != NULL)
+            goto done;
+        goto build_ctx;
     }
     pthread_mutex_unlock(&c->mu);
 
-    /* Mint outside the lock: a signature and a context take tens of
-     * microseconds, and hits for other hosts must not wait for them. */
+    /* Mint outside the lock: hits for other hosts must not wait for a
+     * signature (and an SSL_CTX_new, which costs far more). */
     if (now >= sl_ca_not_after(c->ca)) {
         *err = "the interception CA has expired";
         return NULL;
     }
     time_t not_after = 0;
-    SSL_CTX *ctx = NULL;
-    X509 *leaf = mint_leaf(c, host, n, is_ip, now, lifetime, &not_after);
-    if (leaf != NULL) {
-        ctx = make_ctx(c, leaf);
+    leaf = mint_leaf(c, host, n, is_ip, now, lifetime, &not_after);
+    if (leaf != NULL && ctx_out != NULL && (ctx = make_ctx(c, leaf)) == NULL) {
         X509_free(leaf);
+        leaf = NULL;
     }
-    if (ctx == NULL) {
+    if (leaf == NULL) {
         sl_buf_t msg = {0};
         sl_tls_err(&msg, "cannot mint a leaf certificate");
         sl_warn("tls: %s: %s", host, sl_buf_cstr(&msg));
         sl_buf_free(&msg);
-        pthread_mutex_lock(&c->mu);
-        c->stats.failures++;
-        pthread_mutex_unlock(&c->mu);
+        count(c, &c->stats.failures);
         *err = "cannot mint a certificate for this host";
         return NULL;
     }
@@ -399,6 +430,7 @@ SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host_in, size_t n_in,
     time_t refresh_at = not_after - margin;
 
     cc_entry_t *victim = NULL;
+    X509 *old_leaf = NULL;
     SSL_CTX *old_ctx = NULL;
     pthread_mutex_lock(&c->mu);
     c->stats.mints++;
@@ -407,26 +439,34 @@ SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host_in, size_t n_in,
         /* Another thread minted this host meanwhile: serve its leaf so the
          * cache and every client agree on one certificate. */
         c->stats.races++;
-        SSL_CTX *mine = ctx;
-        ctx = e->ctx;
-        SSL_CTX_up_ref(ctx);
+        old_leaf = leaf;
+        old_ctx = ctx;
+        leaf = e->leaf;
+        X509_up_ref(leaf);
+        ctx = NULL;
+        if (ctx_out != NULL && e->ctx != NULL) {
+            ctx = e->ctx;
+            SSL_CTX_up_ref(ctx);
+        }
         lru_unlink(c, e);
         lru_push_front(c, e);
         pthread_mutex_unlock(&c->mu);
-        SSL_CTX_free(mine);
-        return ctx;
+        X509_free(old_leaf);
+        SSL_CTX_free(old_ctx);
+        if (ctx_out == NULL || ctx != NULL)
+            goto done;
+        goto build_ctx;
     }
     if (e != NULL) {
         c->stats.remints++;
+        old_leaf = e->leaf;
         old_ctx = e->ctx;
-        e->ctx = ctx;
-        e->refresh_at = refresh_at;
         lru_unlink(c, e);
-        lru_push_front(c, e);
     } else {
         e = malloc(sizeof(*e) + n + 1);
         if (e == NULL) {
             pthread_mutex_unlock(&c->mu);
+            X509_free(leaf);
             SSL_CTX_free(ctx);
             *err = "out of memory caching a certificate";
             return NULL;
@@ -434,26 +474,97 @@ SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host_in, size_t n_in,
         memcpy(e->host, host, n + 1);
         e->hlen = n;
         e->hash = h;
-        e->ctx = ctx;
-        e->refresh_at = refresh_at;
         size_t b = h & (c->nbuckets - 1);
         e->hnext = c->buckets[b];
         c->buckets[b] = e;
-        lru_push_front(c, e);
         c->stats.entries++;
-        if (c->stats.entries > c->capacity)
-            victim = evict_tail(c);
     }
-    SSL_CTX_up_ref(ctx);
+    e->leaf = leaf;
+    X509_up_ref(leaf);
+    e->ctx = ctx;
+    if (ctx != NULL)
+        SSL_CTX_up_ref(ctx);
+    e->refresh_at = refresh_at;
+    lru_push_front(c, e);
+    if (c->stats.entries > c->capacity)
+        victim = evict_tail(c);
     pthread_mutex_unlock(&c->mu);
+    X509_free(old_leaf);
     SSL_CTX_free(old_ctx);
     entry_free(victim);
-    return ctx;
+    goto done;
+
+build_ctx:
+    /* A cached leaf whose context nobody asked for yet. */
+    ctx = make_ctx(c, leaf);
+    if (ctx == NULL) {
+        sl_buf_t msg = {0};
+        sl_tls_err(&msg, "cannot build a TLS context");
+        sl_warn("tls: %s: %s", host, sl_buf_cstr(&msg));
+        sl_buf_free(&msg);
+        count(c, &c->stats.failures);
+        X509_free(leaf);
+        *err = "cannot mint a certificate for this host";
+        return NULL;
+    }
+    pthread_mutex_lock(&c->mu);
+    e = find(c, h, host, n);
+    /* Install it unless the entry changed meanwhile (evicted, re-minted,
+     * or given a context by another thread). */
+    if (e != NULL && e->leaf == leaf && e->ctx == NULL) {
+        e->ctx = ctx;
+        SSL_CTX_up_ref(ctx);
+    }
+    pthread_mutex_unlock(&c->mu);
+done:
+    if (ctx_out != NULL)
+        *ctx_out = ctx;
+    return leaf;
+}
+
+SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host, size_t n, const char **err)
+{
+    SSL_CTX *ctx = NULL;
+    X509 *leaf = acquire(c, host, n, &ctx, err);
+    X509_free(leaf);
+    return leaf != NULL ? ctx : NULL;
 }
 
 SSL_CTX *sl_certcache_get(sl_certcache_t *c, const char *host, const char **err)
 {
     return sl_certcache_get_n(c, host, host != NULL ? strlen(host) : 0, err);
+}
+
+SSL_CTX *sl_certcache_base_ctx(sl_certcache_t *c)
+{
+    SSL_CTX_up_ref(c->base);
+    return c->base;
+}
+
+int sl_certcache_use(sl_certcache_t *c, SSL *ssl, const char *host, const char **err)
+{
+    return sl_certcache_use_n(c, ssl, host, host != NULL ? strlen(host) : 0, err);
+}
+
+int sl_certcache_use_n(sl_certcache_t *c, SSL *ssl, const char *host, size_t n, const char **err)
+{
+    X509 *leaf = acquire(c, host, n, NULL, err);
+    if (leaf == NULL)
+        return -1;
+    /* OpenSSL accepts a certificate that does not match the SSL's key (it
+     * drops the key instead), so check the pair explicitly. */
+    int ok = SSL_use_certificate(ssl, leaf) == 1 && SSL_check_private_key(ssl) == 1;
+    X509_free(leaf);
+    if (!ok) {
+        sl_buf_t msg = {0};
+        sl_tls_err(&msg, "cannot set the leaf certificate");
+        sl_warn("tls: %.*s: %s", (int)n, host, sl_buf_cstr(&msg));
+        sl_buf_free(&msg);
+        *err = "cannot set the certificate on this connection (was the SSL made from "
+               "sl_certcache_base_ctx?)";
+        return -1;
+    }
+    return 0;
 }
 
 void sl_certcache_stats(sl_certcache_t *c, sl_certcache_stats_t *out)
@@ -473,6 +584,7 @@ void sl_certcache_free(sl_certcache_t *c)
         e = next;
     }
     free(c->buckets);
+    SSL_CTX_free(c->base);
     X509_EXTENSION_free(c->ext_bc);
     X509_EXTENSION_free(c->ext_ku);
     X509_EXTENSION_free(c->ext_eku);

@@ -26,14 +26,16 @@ typedef struct sl_certcache sl_certcache_t;
 /* Default leaf lifetime from now (notBefore is backdated a further hour). */
 #define SL_CERTCACHE_DEFAULT_LIFETIME (24 * 3600)
 
-/* Counters, for tests and metrics. */
+/* Counters, for tests and metrics. A cache entry holds the leaf; its
+ * SSL_CTX is built on the first sl_certcache_get for the host, so a host
+ * only ever used through sl_certcache_use never costs an SSL_CTX_new. */
 typedef struct sl_certcache_stats {
     uint64_t hits;      /* gets answered from the cache */
     uint64_t mints;     /* leaves signed (each a CA signature) */
     uint64_t remints;   /* of those, replacing an entry near its notAfter */
     uint64_t evictions; /* entries dropped to stay within capacity */
     uint64_t refused;   /* gets refused because the host was invalid */
-    uint64_t failures;  /* mints that failed (OpenSSL error) */
+    uint64_t failures;  /* mints or context builds that failed (OpenSSL error) */
     uint64_t races;     /* mints thrown away: another thread minted first */
     size_t entries;     /* hosts cached now */
 } sl_certcache_stats_t;
@@ -76,6 +78,24 @@ SSL_CTX *sl_certcache_get(sl_certcache_t *c, const char *host, const char **err)
  * caller's buffer, e.g. the CONNECT authority's host. An embedded NUL or
  * any other invalid byte is refused. */
 SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host, size_t n, const char **err);
+
+/* The cheaper path (see docs/tls.md, "Two ways to use the cache"): one
+ * shared server context with every setting of sl_certcache_get's contexts,
+ * the leaf key and the CA chain, but no leaf. Create each intercepted
+ * connection's SSL from it, then call sl_certcache_use. Returns a new
+ * reference (SSL_CTX_free it). Per new host this saves an SSL_CTX_new,
+ * which in OpenSSL 3.0 costs several times the leaf signature. */
+SSL_CTX *sl_certcache_base_ctx(sl_certcache_t *c);
+
+/* Set the leaf for `host` (from the cache, minted on a miss; same host
+ * rules and leaf as sl_certcache_get) on `ssl`, which must come from
+ * sl_certcache_base_ctx of this cache. Call before the handshake starts.
+ * Returns 0, or -1 with `*err` set to a static reason (invalid host,
+ * minting failed, or the SSL has another key). */
+int sl_certcache_use(sl_certcache_t *c, SSL *ssl, const char *host, const char **err);
+
+/* As sl_certcache_use for a host given as a view (ptr, len). */
+int sl_certcache_use_n(sl_certcache_t *c, SSL *ssl, const char *host, size_t n, const char **err);
 
 /* A snapshot of the counters. */
 void sl_certcache_stats(sl_certcache_t *c, sl_certcache_stats_t *out);

@@ -406,7 +406,8 @@ static void test_error_keys(void **state)
     expect_error("max_headers: 5\n",
                  "t.yaml:1:1: unknown key \"max_headers\" here; it belongs under 'limits:'");
     expect_error("zzzzzz: 1\n", "t.yaml:1:1: unknown key \"zzzzzz\"; valid keys here: listen, "
-                                "workers, log, audit, watch, limits, timeouts, policy, routes, tls, secrets");
+                                "workers, log, audit, watch, limits, timeouts, policy, policies, "
+                                "identities, refuse_unknown, routes, tls, secrets");
     expect_error("workers: 1\nwatch: true\nworkers: 2\n",
                  "t.yaml:3:1: duplicate key 'workers' (first at line 1, column 1); remove one");
     expect_error("limits:\n  max_headers: 1\n  max_headers: 2\n",
@@ -702,6 +703,47 @@ static void test_load_file(void **state)
     sl_buf_free(&err);
 }
 
+static void test_identities_and_policies(void **state)
+{
+    sl_config_t *cfg = load_ok("listen: [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n"
+                               "policies:\n"
+                               "  - name: ro\n"
+                               "    rules: [{ host: \"*.github.com\", methods: [get, head], "
+                               "paths: [\"/repos/\"], ports: [443] }]\n"
+                               "    approval: { hosts: [api.github.com], timeout: 5s }\n"
+                               "    rate_limit: { requests: 10, per_host: 5, window: 1s }\n"
+                               "identities:\n"
+                               "  - { name: a, tenant: t1, labels: [\"team=x\"], policy: ro, "
+                               "listen: [\"127.0.0.1:2\"], sources: [\"10.0.0.0/8\"] }\n"
+                               "refuse_unknown: true\n");
+    assert_int_equal(cfg->n_policies, 1);
+    assert_string_equal(cfg->policies[0].name, "ro");
+    assert_int_equal(cfg->policies[0].n_rules, 1);
+    assert_string_equal(cfg->policies[0].rules[0].methods[0], "GET");
+    assert_string_equal(cfg->policies[0].rules[0].ports[0], "443");
+    assert_int_equal(cfg->policies[0].approval.timeout, 5000);
+    assert_int_equal(cfg->policies[0].rate_limit.per_host, 5);
+    assert_int_equal(cfg->n_identities, 1);
+    assert_string_equal(cfg->identities[0].policy, "ro");
+    assert_true(cfg->refuse_unknown);
+    sl_config_free(cfg);
+
+    expect_error("identities:\n  - { name: a, policy: nope }\n",
+                 "t.yaml:2:24: identities[0].policy: no policy named \"nope\"; define it under "
+                 "`policies:` or use \"default\"");
+    expect_error("identities:\n  - { name: a, listen: [\"127.0.0.1:9\"] }\n",
+                 "t.yaml:2:25: identities[0].listen: \"127.0.0.1:9\" is not one of the `listen` "
+                 "addresses; add it there first");
+    expect_error_part("policies: [{ name: default }]\n", "\"default\" is the top-level");
+    expect_error_part("policies: [{ name: p, rules: [{ host: a.com, ports: [0] }] }]\n",
+                      "a port is a number from 1 to 65535");
+    expect_error_part("policies: [{ name: p, rules: [{ host: a.com, paths: [\"x\"] }] }]\n",
+                      "a path must start with '/'");
+    expect_error_part("identities: [{ name: a, sources: [\"10.0.0.1/8\"] }]\n",
+                      "not an address or CIDR");
+    expect_error_part("identities: [{ name: a, proxy_auth: { user: a } }]\n", "password_env");
+}
+
 static void test_examples_load(void **state)
 {
     (void)state;
@@ -785,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_error_hostglobs),
         cmocka_unit_test(test_error_routes),
         cmocka_unit_test(test_error_keys),
+        cmocka_unit_test(test_identities_and_policies),
         cmocka_unit_test(test_error_document),
         cmocka_unit_test(test_deep_nesting_is_refused_fast),
         cmocka_unit_test(test_errors_are_collected),

@@ -64,7 +64,7 @@ static void test_config_full_entry(void **state)
                             "    source: { file: /run/secrets/gh }\n"
                             "    placeholder: SLUICE_PLACEHOLDER_GH\n"
                             "    hosts: [api.github.com, '*.githubusercontent.com']\n"
-                            "    methods: [GET, POST]\n"
+                            "    methods: [GET, post]\n"
                             "    paths: ['/repos/', '/user']\n"
                             "    identities: [agent-1]\n"
                             "    replace_in: [headers, query, path, body]\n"
@@ -75,6 +75,7 @@ static void test_config_full_entry(void **state)
     assert_int_equal(s->n_hosts, 2);
     assert_string_equal(s->hosts[1], "*.githubusercontent.com");
     assert_int_equal(s->n_methods, 2);
+    assert_string_equal(s->methods[1], "POST");
     assert_int_equal(s->n_paths, 2);
     assert_int_equal(s->n_identities, 1);
     assert_int_equal(s->replace_in, SL_SECRET_IN_HEADERS | SL_SECRET_IN_QUERY | SL_SECRET_IN_PATH |
@@ -94,9 +95,9 @@ static void test_config_errors(void **state)
     expect_cfg_error(HEAD "    source: { env: A, file: /f }\n",
                      "secrets[0].source: give exactly one of env: or file:");
     expect_cfg_error(HEAD "    source: {}\n", "give exactly one of env: or file:");
-    expect_cfg_error(HEAD "    source: { env: 'A B' }\n", "not an environment variable name");
+    expect_cfg_error(HEAD "    source: { env: 'A B' }\n", "an environment variable name is");
     expect_cfg_error("secrets:\n  - name: Bad\n    source: { env: A }\n    hosts: [x]\n",
-                     "lower-case letters");
+                     "1-64 characters of [a-z0-9_-]");
     expect_cfg_error("secrets:\n  - name: a\n    source: { env: A }\n    hosts: []\n",
                      "secrets[0].hosts: needs at least 1 entry");
     expect_cfg_error("secrets:\n  - name: a\n    source: { env: A }\n",
@@ -105,8 +106,9 @@ static void test_config_errors(void **state)
                      "shorter than 8 bytes");
     expect_cfg_error(HEAD "    source: { env: A }\n    placeholder: 'has space in it'\n",
                      "must read the same in a URL");
-    expect_cfg_error(HEAD "    source: { env: A }\n    methods: [get]\n", "upper-case method");
+    expect_cfg_error(HEAD "    source: { env: A }\n    methods: ['GE T']\n", "not an HTTP method");
     expect_cfg_error(HEAD "    source: { env: A }\n    paths: [v1]\n", "must start with '/'");
+    expect_cfg_error(HEAD "    source: { env: A }\n    identities: [Agent]\n", "identity name");
     expect_cfg_error(HEAD "    source: { env: A }\n    replace_in: [headers, cookies]\n",
                      "not a location");
     expect_cfg_error(HEAD "    source: { env: A }\n    replace_in: [query, query]\n",

@@ -150,6 +150,10 @@ void sl_audit_write(const sl_audit_event_t *ev)
     field_str(&b, "scanner", ev->scanner);
     field_str(&b, "reason", ev->reason);
     field_str(&b, "upstream", ev->upstream);
+    if (ev->secrets) {
+        sl_buf_append_str(&b, ",\"secrets\":");
+        sl_buf_append_str(&b, ev->secrets);
+    }
     sl_buf_append_str(&b, ",\"status\":");
     sl_buf_append_u64(&b, (uint64_t)(ev->status < 0 ? 0 : ev->status));
     sl_buf_append_str(&b, ",\"bytes_in\":");

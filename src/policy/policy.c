@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "http/url.h"
+#include "secrets/store.h"
 
 static void verdict_block(sl_verdict_t *v, const char *scanner, const char *rule, const char *fmt,
                           ...) __attribute__((format(printf, 4, 5)));
@@ -213,6 +214,9 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, const sl_overlay_t *overlay, uint64
             goto fail_tls;
         p->any_auth |= p->ids[i].auth != NULL;
     }
+    if (cfg->n_secrets && (p->secrets = sl_secret_store_new(cfg->secrets, cfg->n_secrets, err)) ==
+                              NULL)
+        goto fail_tls;
     if (cfg->n_routes) {
         char **pats = calloc(cfg->n_routes, sizeof *pats);
         if (pats == NULL)
@@ -271,6 +275,8 @@ void sl_policy_unref(sl_policy_t *p)
     for (size_t i = 0; i < p->n_ids; i++)
         identity_free(&p->ids[i]);
     free(p->ids);
+    if (p->secrets)
+        sl_secret_store_unref(p->secrets);
     sl_hostset_free(p->routes);
     sl_hostset_free(p->passthrough);
     SSL_CTX_free(p->tls_client);

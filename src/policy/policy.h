@@ -13,6 +13,7 @@
 #include "policy/hostglob.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct sl_secret_store sl_secret_store_t;
 
 /* Runtime changes made through the admin API, applied on top of the config
  * every time a snapshot is built (so they survive reloads). */
@@ -63,6 +64,7 @@ typedef struct sl_policy {
     bool killed;            /* global kill switch */
     bool any_auth;          /* some identity uses proxy_auth */
     sl_hostset_t *routes;   /* route host patterns, index = cfg->routes index */
+    sl_secret_store_t *secrets; /* credentials to inject (NULL when none are configured) */
     sl_hostset_t *passthrough; /* tls.passthrough: tunnelled without interception */
     SSL_CTX *tls_client;    /* upstream TLS: system store + tls.upstream_ca_file */
     SSL_CTX **route_tls;    /* per route: the same plus the route's ca_file (or NULL) */

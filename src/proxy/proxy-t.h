@@ -135,6 +135,9 @@ typedef struct sl_exchange {
     bool upgrade;               /* request asked for a protocol upgrade */
     bool upstream_tls;          /* speak TLS to the upstream (intercepted https) */
     bool resolve_only;          /* check the destination's addresses, do not connect */
+    struct sl_secret_decision *sd; /* credential injection for this request, or NULL */
+    struct sl_secret_body *sbody;  /* request body filter (placeholders, real values) */
+    bool rechunk;               /* body length may change: send it upstream chunked */
     int status;                 /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict;        /* "allow" / "block" / "error" */
@@ -194,6 +197,8 @@ struct sl_upstream {
     sl_h1_framing_t framing;    /* of the current response */
     uint64_t body_left;
     sl_chunked_t *chunked;
+    struct sl_redactor *redact; /* echo redaction of the current response body, or NULL */
+    bool chunk_out;             /* the client gets this response body chunked */
     bool got_bytes;             /* any response byte seen for the current request */
     struct sockaddr_storage addrs[8]; /* checked addresses to try, in order */
     int n_addrs, next_addr;

@@ -10,6 +10,8 @@
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
+#include "secrets/inject.h"
+#include "secrets/redact.h"
 #include "proxy/internal.h"
 
 #define POOL_MAX 256
@@ -24,6 +26,15 @@ static const sl_config_t *cfg_of(sl_upstream_t *up)
     return up->w->policy->cfg;
 }
 
+static void drop_redactor(sl_upstream_t *up)
+{
+    if (up->redact) {
+        sl_redactor_free(up->redact);
+        free(up->redact);
+        up->redact = NULL;
+    }
+}
+
 static void up_maybe_free(sl_upstream_t *up)
 {
     if (up->open_handles > 0 || up->dns_pending)
@@ -35,6 +46,7 @@ static void up_maybe_free(sl_upstream_t *up)
     sl_buf_free(&up->in);
     sl_buf_free(&up->out_head);
     free(up->chunked);
+    drop_redactor(up);
     free(up);
 }
 
@@ -455,8 +467,10 @@ void sl_upstream_expect_response(sl_upstream_t *up)
 {
     up->state = SL_US_HEAD;
     up->got_bytes = false;
+    up->chunk_out = false;
     free(up->chunked);
     up->chunked = NULL;
+    drop_redactor(up);
     arm_timer(up, cfg_of(up)->timeouts.io_idle);
     sl_upstream_update_reading(up);
 }
@@ -561,21 +575,55 @@ static void response_complete(sl_upstream_t *up)
     sl_client_response_done(c);
 }
 
+/* Send response body bytes to the client: through the echo redactor, then
+ * framed (chunked when up->chunk_out). `done` ends the body: held-back bytes
+ * are flushed and the last chunk and trailers written. */
+static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
+{
+    sl_buf_t red = {0};
+    if (up->redact) {
+        if (n)
+            sl_redactor_feed(up->redact, p, n, &red);
+        if (done)
+            sl_redactor_finish(up->redact, &red);
+        p = red.p;
+        n = red.n;
+    }
+    char hex[24];
+    uv_buf_t b[6];
+    unsigned nb = 0;
+    if (n && up->chunk_out) {
+        b[nb++] = uv_buf_init(hex, (unsigned)snprintf(hex, sizeof hex, "%zx\r\n", n));
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    } else if (n) {
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    }
+    if (done && up->chunk_out) {
+        b[nb++] = uv_buf_init("0\r\n", 3);
+        if (up->chunked)
+            b[nb++] = uv_buf_init(up->chunked->trailers, (unsigned)up->chunked->trailers_len);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    }
+    bool ok = nb == 0 || to_client(up, b, nb);
+    sl_buf_free(&red);
+    return ok;
+}
+
 /* Relay response body bytes from up->in. */
 static void relay_body(sl_upstream_t *up)
 {
     sl_client_t *c = up->c;
     sl_exchange_t *x = &c->x;
-    bool reencode = x->client_minor == 1;
     while (up->in.n > 0 && up->state == SL_US_BODY) {
         if (up->framing.kind == SL_H1_BODY_LENGTH) {
             size_t take = up->in.n < up->body_left ? up->in.n : (size_t)up->body_left;
-            uv_buf_t b = uv_buf_init(up->in.p, (unsigned)take);
-            if (!to_client(up, &b, 1))
+            bool done = take == up->body_left;
+            if (!emit_resp(up, up->in.p, take, done))
                 return;
             up->body_left -= take;
             sl_buf_consume(&up->in, take);
-            if (up->body_left == 0) {
+            if (done) {
                 response_complete(up);
                 return;
             }
@@ -587,37 +635,17 @@ static void relay_body(sl_upstream_t *up)
                 sl_client_close(c);
                 return;
             }
-            char hex[24];
-            uv_buf_t b[5];
-            unsigned nb = 0;
-            if (len && reencode) {
-                b[nb++] = uv_buf_init(hex, (unsigned)snprintf(hex, sizeof hex, "%zx\r\n", len));
-                b[nb++] = uv_buf_init(up->in.p, (unsigned)len);
-                b[nb++] = uv_buf_init("\r\n", 2);
-            } else if (len) {
-                b[nb++] = uv_buf_init(up->in.p, (unsigned)len);
-            }
-            if (up->chunked->done && reencode) {
-                b[nb++] = uv_buf_init("0\r\n", 3);
-                b[nb++] = uv_buf_init(up->chunked->trailers, (unsigned)up->chunked->trailers_len);
-            }
-            if (nb && !to_client(up, b, nb))
+            if (!emit_resp(up, up->in.p, len, up->chunked->done))
                 return;
             sl_buf_consume(&up->in, used);
             if (up->chunked->done) {
-                if (reencode) {
-                    uv_buf_t end = uv_buf_init("\r\n", 2);
-                    if (!to_client(up, &end, 1))
-                        return;
-                }
                 response_complete(up);
                 return;
             }
             if (used == 0)
                 break;
         } else { /* until close */
-            uv_buf_t b = uv_buf_init(up->in.p, (unsigned)up->in.n);
-            if (!to_client(up, &b, 1))
+            if (!emit_resp(up, up->in.p, up->in.n, false))
                 return;
             sl_buf_reset(&up->in);
         }
@@ -629,6 +657,7 @@ static void relay_body(sl_upstream_t *up)
 static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t *h, bool final)
 {
     sl_client_t *c = up->c;
+    sl_secret_store_t *store = c->x.policy->secrets;
     sl_buf_appendf(h, "HTTP/1.1 %d ", res->status);
     sl_buf_append_view(h, res->reason);
     sl_buf_append(h, "\r\n", 2);
@@ -640,18 +669,59 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
                   (sl_view_ieq(f->name, "upgrade") || sl_view_ieq(f->name, "connection"))))
                 continue;
         }
+        if (final && up->redact && sl_view_ieq(f->name, "content-length"))
+            continue; /* redaction may change the length */
         sl_buf_append_view(h, f->name);
         sl_buf_append(h, ": ", 2);
-        sl_buf_append_view(h, f->value);
+        sl_buf_t red = {0};
+        if (store && sl_secret_redact(store, f->value, &red) > 0) {
+            sl_warn("request %s: the upstream echoed a secret in header %.*s; redacted",
+                    c->x.id, (int)(f->name.n > 64 ? 64 : f->name.n), f->name.p);
+            sl_buf_append(h, red.p, red.n);
+        } else {
+            sl_buf_append_view(h, f->value);
+        }
+        sl_buf_free(&red);
         sl_buf_append(h, "\r\n", 2);
     }
     if (final) {
-        if (up->framing.kind == SL_H1_BODY_CHUNKED && c->x.client_minor == 1)
+        if (up->chunk_out)
             sl_buf_append_str(h, "Transfer-Encoding: chunked\r\n");
         if (c->flags & SL_CF_CLOSE_AFTER)
             sl_buf_append_str(h, "Connection: close\r\n");
     }
     sl_buf_append(h, "\r\n", 2);
+}
+
+/* When credentials are configured, every response body is run through the
+ * echo redactor. A compressed body cannot be redacted: it is refused when
+ * this request carried a secret (fail closed), passed through otherwise.
+ * Returns -1 after failing the exchange. */
+static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
+{
+    sl_exchange_t *x = &up->c->x;
+    sl_secret_store_t *store = x->policy->secrets;
+    if (store == NULL || up->framing.kind == SL_H1_BODY_NONE)
+        return 0;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
+            sl_view_ieq(res->headers[i].value, "identity"))
+            continue;
+        if (x->sd && x->sd->n_uses > 0) {
+            up_fail(up, 502, "secret.response-encoded",
+                    "the upstream compressed a response to a request carrying a credential; "
+                    "it cannot be checked for an echo of the credential");
+            return -1;
+        }
+        return 0;
+    }
+    up->redact = malloc(sizeof *up->redact);
+    if (up->redact == NULL) {
+        up_fail(up, 502, "no-memory", "out of memory");
+        return -1;
+    }
+    sl_redactor_init(up->redact, store);
+    return 0;
 }
 
 /* Parse response heads from up->in (interim 1xx ones are relayed). */
@@ -714,8 +784,14 @@ static void process_response_head(sl_upstream_t *up)
         up->got_bytes = true;
         c->x.status = res.status;
         c->x.verdict = "allow";
+        if (setup_redaction(up, &res) != 0)
+            return;
+        up->chunk_out = c->x.client_minor == 1 && up->framing.kind != SL_H1_BODY_UNTIL_CLOSE &&
+                        up->framing.kind != SL_H1_BODY_NONE &&
+                        (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact);
         if (up->framing.kind == SL_H1_BODY_UNTIL_CLOSE ||
-            (up->framing.kind == SL_H1_BODY_CHUNKED && c->x.client_minor == 0) ||
+            (up->framing.kind != SL_H1_BODY_NONE && c->x.client_minor == 0 &&
+             (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact)) ||
             up->w->draining)
             c->flags |= SL_CF_CLOSE_AFTER;
         sl_buf_free(&h);
@@ -775,7 +851,8 @@ static void up_on_eof(sl_upstream_t *up, ssize_t nread)
     case SL_US_BODY:
         if (nread == UV_EOF && up->framing.kind == SL_H1_BODY_UNTIL_CLOSE) {
             up->framing.keep_alive = false;
-            response_complete(up);
+            if (emit_resp(up, NULL, 0, true))
+                response_complete(up);
             return;
         }
         up_fail(up, 502, "upstream-closed", "the upstream closed mid-response");

@@ -54,7 +54,7 @@ static bool in_group(const sl_rule_t *r, sl_dbgroup_t g)
 }
 
 static hs_error_t compile_mode(sl_ruleset_t *rs, const unsigned *idx, size_t n, unsigned mode,
-                               hs_database_t **db, hs_compile_error_t **cerr)
+                               unsigned bit, hs_database_t **db, hs_compile_error_t **cerr)
 {
     const char **ex = malloc(n * sizeof *ex);
     unsigned *fl = malloc(n * sizeof *fl), *ids = malloc(n * sizeof *ids);
@@ -63,7 +63,10 @@ static hs_error_t compile_mode(sl_ruleset_t *rs, const unsigned *idx, size_t n, 
     for (size_t i = 0; i < n; i++) {
         const sl_rule_t *r = &rs->rules[idx[i]];
         ex[i] = r->info.pattern;
-        fl[i] = r->hs_flags | (r->no_som ? 0 : HS_FLAG_SOM_LEFTMOST);
+        /* Stream databases never track start-of-match: it bloats stream
+         * state and compile time; stream.c recovers starts with the block
+         * database over its window. */
+        fl[i] = r->hs_flags | ((r->no_som & bit) || bit == 2 ? 0 : HS_FLAG_SOM_LEFTMOST);
         ids[i] = idx[i];
     }
     hs_error_t e = hs_compile_multi(ex, fl, ids, (unsigned)n, mode, NULL, db, cerr);
@@ -85,12 +88,13 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
     int rc = 0;
     if (n == 0)
         goto out;
-    static const unsigned modes[2] = {HS_MODE_BLOCK, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE};
+    static const unsigned modes[2] = {HS_MODE_BLOCK, HS_MODE_STREAM};
     for (int m = 0; m < 2; m++) {
         hs_database_t **db = m == 0 ? &rs->db[g].block : &rs->db[g].stream;
         for (;;) {
             hs_compile_error_t *cerr = NULL;
-            if (compile_mode(rs, idx, n, modes[m], db, &cerr) == HS_SUCCESS)
+            unsigned bit = 1u << m;
+            if (compile_mode(rs, idx, n, modes[m], bit, db, &cerr) == HS_SUCCESS)
                 break;
             int bad = cerr ? cerr->expression : -1;
             if (bad < 0 || (size_t)bad >= n) {
@@ -102,7 +106,7 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                 goto out;
             }
             sl_rule_t *r = &rs->rules[idx[bad]];
-            if (!r->no_som) {
+            if (m == 0 && !(r->no_som & bit)) {
                 /* Some patterns cannot track start-of-match; retry without
                  * it (start offsets become approximate). */
                 hs_database_t *t = NULL;
@@ -110,12 +114,12 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                 if (hs_compile(r->info.pattern, r->hs_flags, modes[m], NULL, &t, &e2) ==
                     HS_SUCCESS) {
                     hs_free_database(t);
-                    hs_free_compile_error(cerr);
-                    r->no_som = true;
+                    r->no_som |= bit;
                     r->info.exact_start = false;
-                    sl_warn("%s:%u: rule '%s': pattern compiled without start-of-match tracking "
-                            "(%s); start offsets are approximate",
-                            r->info.file, r->info.line, r->info.id, cerr ? "" : "");
+                    sl_debug("%s:%u: rule '%s': pattern compiled without start-of-match "
+                             "tracking (%s); its start offsets are approximate",
+                             r->info.file, r->info.line, r->info.id, cerr->message);
+                    hs_free_compile_error(cerr);
                     continue;
                 }
                 hs_free_compile_error(e2);
@@ -399,7 +403,7 @@ int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long 
     const sl_rule_t *r = &c->rs->rules[id];
     if (!(c->mask & SL_CAT_BIT(r->info.category)))
         return 0;
-    if (r->no_som) {
+    if ((r->no_som & 1u) || (c->stream_mode && !c->resolved)) {
         size_t w = r->max_width < 4096 ? r->max_width : 4096;
         from = to > w ? to - w : 0;
     }
@@ -469,7 +473,7 @@ int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long 
     f->action = r->info.action;
     f->start = s;
     f->end = e;
-    f->exact = ex && !r->no_som;
+    f->exact = ex && !(r->no_som & 1u) && !(c->stream_mode && !c->resolved);
     unsigned depth;
     f->layer = finding_layer(c->text_layer, &depth);
     f->depth = (uint8_t)depth;

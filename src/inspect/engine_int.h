@@ -50,6 +50,8 @@ typedef struct scan_ctx {
     size_t decoded, budget;            /* decoded bytes so far, and the cap */
     const char *limit;                 /* set when a budget was exceeded: why */
     const unsigned long long *abs_map; /* stream fold: text byte -> absolute input offset */
+    bool stream_mode;                  /* matches come from stream databases */
+    bool resolved;                     /* stream mode: `from` was recovered by a block rescan */
     bool skip_root_dbs; /* stream window pass: raw/folded root scans done by streams */
 } scan_ctx_t;
 

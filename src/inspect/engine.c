@@ -752,17 +752,17 @@ int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const s
 {
     size_t out0 = out->n;
     sl_buf_t joined = {0};
-    size_t *ends = malloc((n + 1) * sizeof *ends);
-    if (!ends)
+    /* ends[i]: end of value i in the concatenation; fend[i]: end of its findings. */
+    size_t *ends = malloc((n + 1) * sizeof *ends), *fend = malloc((n + 1) * sizeof *fend);
+    if (!ends || !fend)
         abort();
+    int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (sl_inspect_scan(rs, surface, vals[i].p, vals[i].n, out) < 0) {
-            free(ends);
-            sl_buf_free(&joined);
-            return -1;
-        }
+        if (sl_inspect_scan(rs, surface, vals[i].p, vals[i].n, out) < 0)
+            rc = -1;
         sl_buf_append(&joined, vals[i].p, vals[i].n);
         ends[i] = joined.n;
+        fend[i] = out->n;
     }
     if (n > 1) {
         size_t before = out->n;
@@ -774,16 +774,26 @@ int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const s
         c.scratch = sl_engine_scratch(rs);
         if (!c.scratch) {
             sl_engine_add_limit(out, out0, joined.n, "scratch allocation");
+            rc = -1;
         } else {
             sl_engine_scan_root(&c, joined.p ? joined.p : "", joined.n, SL_LAYER_JOINED);
-            /* Keep only what no single value showed: findings across a boundary. */
+            /* Keep only what no single value showed: a finding across a
+             * boundary that no per-value finding of the same rule overlaps. */
             size_t w = before;
             for (size_t i = before; i < out->n; i++) {
                 sl_finding_t *f = &out->v[i];
-                bool crosses = f->category == SL_CAT_LIMIT;
-                for (size_t k = 0; k + 1 < n && !crosses; k++)
-                    crosses = f->start < ends[k] && f->end > ends[k];
-                if (crosses)
+                bool keep = f->category == SL_CAT_LIMIT;
+                for (size_t k = 0; k + 1 < n && !keep; k++)
+                    keep = f->start < ends[k] && f->end > ends[k];
+                for (size_t v = 0, fi = out0; v < n && keep && f->category != SL_CAT_LIMIT; v++) {
+                    size_t base = v ? ends[v - 1] : 0;
+                    for (; fi < fend[v] && keep; fi++) {
+                        const sl_finding_t *g = &out->v[fi];
+                        keep = !(g->rule_id == f->rule_id && base + g->start < f->end &&
+                                 base + g->end > f->start);
+                    }
+                }
+                if (keep)
                     out->v[w++] = *f;
             }
             out->n = w;
@@ -792,6 +802,7 @@ int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const s
         }
     }
     free(ends);
+    free(fend);
     sl_buf_free(&joined);
-    return (int)(out->n - out0);
+    return rc < 0 ? -1 : (int)(out->n - out0);
 }

@@ -64,7 +64,6 @@ void sl_engine_map_root(layer_t *L, size_t from, size_t to, size_t *start, size_
 void sl_engine_scan_root(scan_ctx_t *c, const char *p, size_t n, sl_layer_t root_kind);
 /* Decoders only (no depth-0 database runs): the streaming window pass. */
 void sl_engine_scan_decoded(scan_ctx_t *c, const char *p, size_t n);
-sl_finding_t *sl_findings_push(sl_findings_t *f);
 void sl_engine_add_limit(sl_findings_t *out, size_t out0, size_t n, const char *why);
 
 #endif

@@ -147,6 +147,8 @@ typedef struct sl_findings {
 
 /* Release the storage of a findings list (it stays usable, empty). */
 void sl_findings_free(sl_findings_t *f);
+/* Append a zeroed finding and return it (aborts on out of memory). */
+sl_finding_t *sl_findings_push(sl_findings_t *f);
 /* Empty the list, keeping its storage. */
 static inline void sl_findings_reset(sl_findings_t *f)
 {

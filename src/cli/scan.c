@@ -249,16 +249,9 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
                 p = e + 1;
             }
             /* Each value was already seen inside the whole URL: only the join adds. */
-            if (l.n > 1) {
-                sl_findings_t tmp = {0};
-                sl_inspect_scan_values(rs, SL_SURF_URL, l.v, l.n, &tmp);
-                size_t from = r->f.n;
-                for (size_t k = 0; k < tmp.n; k++)
-                    if (tmp.v[k].layer == SL_LAYER_JOINED || tmp.v[k].category == SL_CAT_LIMIT)
-                        *sl_findings_push(&r->f) = tmp.v[k];
-                result_tag(r, from, "(joined query values)");
-                sl_findings_free(&tmp);
-            }
+            size_t from = r->f.n;
+            sl_inspect_scan_joined(rs, SL_SURF_URL, l.v, l.n, &r->f);
+            result_tag(r, from, "(joined query values)");
         }
     } else if (strcmp(type, "headers") == 0) {
         json_t *h = json_object_get(j, "headers");

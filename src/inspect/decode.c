@@ -203,8 +203,10 @@ size_t sl_decode_html(const char *p, size_t n, char *out, uint32_t *map)
                         continue;
                     }
                 }
-            } else {
+            } else if (memchr(p + j, ';', n - j < 10 ? n - j : 10)) {
                 for (size_t t = 0; t < sizeof html_named / sizeof html_named[0]; t++) {
+                    if (html_named[t].name[0] != p[j])
+                        continue;
                     size_t ln = strlen(html_named[t].name);
                     if (j + ln < n && memcmp(p + j, html_named[t].name, ln) == 0 &&
                         p[j + ln] == ';') {

@@ -654,25 +654,21 @@ static void scan_layer(scan_ctx_t *c, layer_t *L)
         sl_buf_free(&tags);
     }
     if (fold && !skip) {
-        if (ti.fold_same) {
-            scan_folded(c, L, L->p, L->n);
-        } else {
-            if (!buf)
-                buf = malloc(L->n + 1);
-            if (!buf)
-                abort();
-            size_t fn = sl_fold(L->p, L->n, SL_FOLD_CASE | SL_FOLD_WS, buf, NULL, NULL, NULL, NULL);
-            layer_t F = {.parent = L,
-                         .p = buf,
-                         .n = fn,
-                         .kind = SL_LAYER_FOLDED,
-                         .how = LAYER_WHOLE,
-                         .fold_flags = SL_FOLD_CASE | SL_FOLD_WS,
-                         .depth = L->depth,
-                         .root_kind = L->root_kind};
-            scan_folded(c, &F, buf, fn);
-            free(F.map);
-        }
+        if (!buf)
+            buf = malloc(L->n + 1);
+        if (!buf)
+            abort();
+        size_t fn = sl_fold(L->p, L->n, SL_FOLD_CASE | SL_FOLD_WS, buf, NULL, NULL, NULL, NULL);
+        layer_t F = {.parent = L,
+                     .p = buf,
+                     .n = fn,
+                     .kind = SL_LAYER_FOLDED,
+                     .how = LAYER_WHOLE,
+                     .fold_flags = SL_FOLD_CASE | SL_FOLD_WS,
+                     .depth = L->depth,
+                     .root_kind = L->root_kind};
+        scan_folded(c, &F, buf, fn);
+        free(F.map);
     }
     free(buf);
     buf = NULL;
@@ -747,62 +743,86 @@ int sl_inspect_scan(const sl_ruleset_t *rs, sl_surface_t surface, const char *p,
     return (int)(out->n - out0);
 }
 
+/* Scan the concatenation of `vals` (values [0, n) already scanned one by one
+ * when per_value_from != SIZE_MAX, their findings starting at that index)
+ * and keep what crosses a boundary and no per-value finding explains. */
+static int scan_join(const sl_ruleset_t *rs, sl_surface_t surface, const sl_view_t *vals, size_t n,
+                     sl_findings_t *out, size_t out0, const size_t *fend)
+{
+    if (n < 2)
+        return 0;
+    sl_buf_t joined = {0};
+    size_t *ends = malloc(n * sizeof *ends);
+    if (!ends)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_append(&joined, vals[i].p, vals[i].n);
+        ends[i] = joined.n;
+    }
+    int rc = 0;
+    size_t before = out->n;
+    scan_ctx_t c = {.rs = rs,
+                    .mask = sl_inspect_surface_categories(surface),
+                    .out = out,
+                    .out0 = out0,
+                    .dedupe_from = before};
+    c.scratch = sl_engine_scratch(rs);
+    if (!c.scratch) {
+        sl_engine_add_limit(out, out0, joined.n, "scratch allocation");
+        rc = -1;
+        goto done;
+    }
+    sl_engine_scan_root(&c, joined.p ? joined.p : "", joined.n, SL_LAYER_JOINED);
+    size_t w = before;
+    for (size_t i = before; i < out->n; i++) {
+        sl_finding_t *f = &out->v[i];
+        bool keep = f->category == SL_CAT_LIMIT;
+        for (size_t k = 0; k + 1 < n && !keep; k++)
+            keep = f->start < ends[k] && f->end > ends[k];
+        for (size_t v = 0, fi = out0; fend && v < n && keep && f->category != SL_CAT_LIMIT; v++) {
+            size_t base = v ? ends[v - 1] : 0;
+            for (; fi < fend[v] && keep; fi++) {
+                const sl_finding_t *g = &out->v[fi];
+                keep = !(g->rule_id == f->rule_id && base + g->start < f->end &&
+                         base + g->end > f->start);
+            }
+        }
+        if (keep)
+            out->v[w++] = *f;
+    }
+    out->n = w;
+    if (c.limit)
+        sl_engine_add_limit(out, out0, joined.n, c.limit);
+done:
+    free(ends);
+    sl_buf_free(&joined);
+    return rc;
+}
+
+int sl_inspect_scan_joined(const sl_ruleset_t *rs, sl_surface_t surface, const sl_view_t *vals,
+                           size_t n, sl_findings_t *out)
+{
+    size_t out0 = out->n;
+    if (scan_join(rs, surface, vals, n, out, out0, NULL) < 0)
+        return -1;
+    return (int)(out->n - out0);
+}
+
 int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const sl_view_t *vals,
                            size_t n, sl_findings_t *out)
 {
     size_t out0 = out->n;
-    sl_buf_t joined = {0};
-    /* ends[i]: end of value i in the concatenation; fend[i]: end of its findings. */
-    size_t *ends = malloc((n + 1) * sizeof *ends), *fend = malloc((n + 1) * sizeof *fend);
-    if (!ends || !fend)
+    size_t *fend = malloc((n + 1) * sizeof *fend);
+    if (!fend)
         abort();
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (sl_inspect_scan(rs, surface, vals[i].p, vals[i].n, out) < 0)
             rc = -1;
-        sl_buf_append(&joined, vals[i].p, vals[i].n);
-        ends[i] = joined.n;
         fend[i] = out->n;
     }
-    if (n > 1) {
-        size_t before = out->n;
-        scan_ctx_t c = {.rs = rs,
-                        .mask = sl_inspect_surface_categories(surface),
-                        .out = out,
-                        .out0 = out0,
-                        .dedupe_from = before};
-        c.scratch = sl_engine_scratch(rs);
-        if (!c.scratch) {
-            sl_engine_add_limit(out, out0, joined.n, "scratch allocation");
-            rc = -1;
-        } else {
-            sl_engine_scan_root(&c, joined.p ? joined.p : "", joined.n, SL_LAYER_JOINED);
-            /* Keep only what no single value showed: a finding across a
-             * boundary that no per-value finding of the same rule overlaps. */
-            size_t w = before;
-            for (size_t i = before; i < out->n; i++) {
-                sl_finding_t *f = &out->v[i];
-                bool keep = f->category == SL_CAT_LIMIT;
-                for (size_t k = 0; k + 1 < n && !keep; k++)
-                    keep = f->start < ends[k] && f->end > ends[k];
-                for (size_t v = 0, fi = out0; v < n && keep && f->category != SL_CAT_LIMIT; v++) {
-                    size_t base = v ? ends[v - 1] : 0;
-                    for (; fi < fend[v] && keep; fi++) {
-                        const sl_finding_t *g = &out->v[fi];
-                        keep = !(g->rule_id == f->rule_id && base + g->start < f->end &&
-                                 base + g->end > f->start);
-                    }
-                }
-                if (keep)
-                    out->v[w++] = *f;
-            }
-            out->n = w;
-            if (c.limit)
-                sl_engine_add_limit(out, out0, joined.n, c.limit);
-        }
-    }
-    free(ends);
+    if (scan_join(rs, surface, vals, n, out, out0, fend) < 0)
+        rc = -1;
     free(fend);
-    sl_buf_free(&joined);
     return rc < 0 ? -1 : (int)(out->n - out0);
 }

@@ -206,6 +206,12 @@ int sl_inspect_scan(const sl_ruleset_t *rs, sl_surface_t surface, const char *p,
 int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const sl_view_t *vals,
                            size_t n, sl_findings_t *out);
 
+/* Only the concatenation part of sl_inspect_scan_values, for callers that
+ * already scanned each value (or a text containing them all, like a whole
+ * URL): findings that cross a value boundary, layer JOINED. */
+int sl_inspect_scan_joined(const sl_ruleset_t *rs, sl_surface_t surface, const sl_view_t *vals,
+                           size_t n, sl_findings_t *out);
+
 /* Streaming scan of a body that arrives in chunks. Matches spanning chunk
  * boundaries are found (Vectorscan stream mode for raw and folded text; a
  * bounded window of recent bytes for decoders and validators). Memory is

@@ -19,9 +19,13 @@ enum {
 
 static unsigned char cls[256];
 static unsigned char lower_tab[256];
+static unsigned char fold_tab[256]; /* lowercase, whitespace -> ' ' */
+static unsigned char ws_tab[256];   /* 1 for ASCII whitespace */
+static unsigned char leet_tab[256];
 
 __attribute__((constructor)) static void init_tables(void)
 {
+    static const char lf[] = "103457@$", lt[] = "ioeastas";
     for (int c = 0; c < 256; c++) {
         unsigned char k = 0;
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -43,7 +47,12 @@ __attribute__((constructor)) static void init_tables(void)
             k |= C_NOTSAME;
         cls[c] = k;
         lower_tab[c] = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        ws_tab[c] = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+        fold_tab[c] = ws_tab[c] ? ' ' : lower_tab[c];
+        leet_tab[c] = (unsigned char)c;
     }
+    for (size_t i = 0; i < sizeof lf - 1; i++)
+        leet_tab[(unsigned char)lf[i]] = (unsigned char)lt[i];
 }
 
 static void push_run(sl_textinfo_t *ti, size_t start, size_t len, unsigned kinds)
@@ -90,73 +99,105 @@ static void end_b64_run(sl_textinfo_t *ti, const char *p, size_t n, size_t s, si
         push_run(ti, s, pe - s, kinds);
 }
 
-void sl_analyze(const char *p, size_t n, size_t min_run, sl_textinfo_t *ti)
+static bool any_high(const unsigned char *p, size_t n)
 {
-    ti->has_pct = ti->has_amp = ti->has_bslash = ti->has_high = false;
-    ti->n_runs = 0;
-    bool same = true;
-    size_t rs = 0;             /* start of the current base64-alphabet run */
-    unsigned acc = 0;          /* classes seen in it */
-    size_t hs = 0, hpairs = 0; /* delimited-hex run: start, pairs seen */
-    unsigned hstate = 0;       /* 0 none, 1 one hex digit, 2 pair done, 3 after delimiter */
-    char hdelim = 0;
-    const unsigned char *u = (const unsigned char *)p;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = u[i];
-        unsigned k = cls[c];
-        if (k & C_B64) {
-            if (acc == 0)
-                rs = i;
-            acc |= k;
-        } else {
-            if (acc && i - rs + 2 >= min_run)
-                end_b64_run(ti, p, n, rs, i, acc, min_run);
-            acc = 0;
-            if (c == '%') {
-                if (i + 2 < n && (cls[u[i + 1]] & C_HEX) && (cls[u[i + 2]] & C_HEX))
-                    ti->has_pct = true;
-            } else if (c == '&') {
-                ti->has_amp = true;
-            } else if (c == '\\') {
-                ti->has_bslash = true;
-            } else if (c == ' ') {
-                if (i > 0 && u[i - 1] == ' ')
-                    same = false;
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & 0x8080808080808080ull) != 0;
+}
+
+/* Delimited hex inside [s, e): HH D HH D HH ... (one delimiter), >= 8 pairs. */
+static void hexd_runs(sl_textinfo_t *ti, const unsigned char *u, size_t s, size_t e)
+{
+    size_t i = s;
+    while (i + 2 <= e) {
+        if (!(cls[u[i]] & C_HEX) || !(cls[u[i + 1]] & C_HEX)) {
+            i++;
+            continue;
+        }
+        size_t st = i, pairs = 1;
+        unsigned char d = i + 2 < e ? u[i + 2] : 0;
+        size_t k = i + 2;
+        if ((cls[d] & C_DELIM) && !(cls[d] & C_HEX)) {
+            while (k + 3 <= e && u[k] == d && (cls[u[k + 1]] & C_HEX) && (cls[u[k + 2]] & C_HEX)) {
+                pairs++;
+                k += 3;
             }
         }
-        if (k & C_NOTSAME) {
-            same = false;
-            if (c >= 0x80)
-                ti->has_high = true;
-        }
-        /* Delimited hex: HH D HH D HH ... with one delimiter throughout. */
-        if (k & C_HEX) {
-            if (hstate == 0 || hstate == 3) {
-                if (hstate == 0)
-                    hs = i, hpairs = 0;
-                hstate = 1;
-            } else if (hstate == 1) {
-                hstate = 2;
-                hpairs++;
-            } else {
-                hstate = 1, hs = i, hpairs = 0, hdelim = 0;
-            }
-        } else if ((k & C_DELIM) && hstate == 2 && (hdelim == 0 || hdelim == (char)c)) {
-            hdelim = (char)c;
-            hstate = 3;
+        if (pairs >= 8) {
+            push_run(ti, st, k - st, SL_RUN_HEXD);
+            i = k;
         } else {
-            if (hpairs >= 8 && hdelim)
-                push_run(ti, hs, i - hs - (hstate == 3), SL_RUN_HEXD);
-            hstate = 0, hpairs = 0, hdelim = 0;
-            if (k & C_DELIM)
-                hstate = 0;
+            i = st + 1;
         }
     }
-    if (acc)
-        end_b64_run(ti, p, n, rs, n, acc, min_run);
-    if (hpairs >= 8 && hdelim && hstate >= 2)
-        push_run(ti, hs, n - hs - (hstate == 3), SL_RUN_HEXD);
-    ti->fold_same = same;
+}
+
+void sl_analyze(const char *p, size_t n, size_t min_run, sl_textinfo_t *ti)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    ti->n_runs = 0;
+    ti->has_high = any_high(u, n);
+    ti->has_amp = n && memchr(p, '&', n) != NULL;
+    ti->has_bslash = n && memchr(p, '\\', n) != NULL;
+    ti->has_pct = false;
+    for (const char *q = p, *end = p + n; q < end && (q = memchr(q, '%', (size_t)(end - q))); q++)
+        if (q + 2 < end && (cls[(unsigned char)q[1]] & C_HEX) &&
+            (cls[(unsigned char)q[2]] & C_HEX)) {
+            ti->has_pct = true;
+            break;
+        }
+    if (min_run < 2)
+        min_run = 2;
+    /* Long base64-alphabet runs by skip search: a run of >= min_run bytes
+     * must contain the byte min_run - 1 ahead, so prose is mostly probed
+     * once per word. Invariant: i == 0 or u[i - 1] ends a run. */
+    size_t i = 0;
+    while (i + min_run <= n) {
+        size_t probe = i + min_run - 1;
+        if (!(cls[u[probe]] & C_B64)) {
+            i = probe + 1;
+            continue;
+        }
+        size_t s = probe, e = probe + 1;
+        while (s > i && (cls[u[s - 1]] & C_B64))
+            s--;
+        while (e < n && (cls[u[e]] & C_B64))
+            e++;
+        if (e - s >= min_run) {
+            unsigned acc = 0;
+            for (size_t k = s; k < e; k++)
+                acc |= cls[u[k]];
+            end_b64_run(ti, p, n, s, e, acc, min_run);
+        }
+        i = e + 1;
+    }
+    /* Delimited hex: runs of hex digits and delimiters of >= 23 bytes. */
+    const size_t hmin = 23;
+    i = 0;
+    while (i + hmin <= n) {
+        size_t probe = i + hmin - 1;
+        unsigned k = cls[u[probe]];
+        if (!(k & (C_HEX | C_DELIM))) {
+            i = probe + 1;
+            continue;
+        }
+        size_t s = probe, e = probe + 1;
+        while (s > i && (cls[u[s - 1]] & (C_HEX | C_DELIM)))
+            s--;
+        while (e < n && (cls[u[e]] & (C_HEX | C_DELIM)))
+            e++;
+        if (e - s >= hmin)
+            hexd_runs(ti, u, s, e);
+        i = e + 1;
+    }
 }
 
 void sl_textinfo_free(sl_textinfo_t *ti)
@@ -168,14 +209,13 @@ void sl_textinfo_free(sl_textinfo_t *ti)
 
 bool sl_leet(const char *p, size_t n, char *out)
 {
-    static const char from[] = "103457@$", to[] = "ioeastas";
-    bool changed = false;
+    unsigned changed = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *q = memchr(from, p[i], sizeof from - 1);
-        out[i] = q ? to[q - from] : p[i];
-        changed |= q != NULL;
+        unsigned char c = (unsigned char)p[i], l = leet_tab[c];
+        out[i] = (char)l;
+        changed |= c ^ l;
     }
-    return changed;
+    return changed != 0;
 }
 
 /* Decode one UTF-8 sequence at p[i]; *len gets its length. Returns the code
@@ -322,6 +362,42 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
     const unsigned char *u = (const unsigned char *)p;
     bool fcase = flags & SL_FOLD_CASE, fws = flags & SL_FOLD_WS;
     size_t o = 0;
+    if (fcase && fws && !map && !any_high(u, n)) {
+        /* The hot path (ASCII prose): branch-free lowercase and collapse. */
+        unsigned in_ws = 0;
+        size_t i = 0;
+        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+        for (; i + 8 <= n; i += 8) {
+            /* Eight bytes at once unless they hold a control character or
+             * a space next to whitespace (then the byte loop below). */
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            uint64_t ctrl = ~(w + 0x60 * ones) & highs; /* bytes < 0x20 (all < 0x80 here) */
+            uint64_t eq = w ^ (0x20 * ones);
+            uint64_t sp = ~(((eq & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | eq) & highs;
+            if (!ctrl && !(sp & (sp << 8)) && !(in_ws && (sp & 0x80))) {
+                uint64_t ge_a = w + 0x3f * ones, gt_z = w + 0x25 * ones;
+                w |= ((ge_a & ~gt_z) & highs) >> 2;
+                memcpy(out + o, &w, 8);
+                o += 8;
+                in_ws = (sp >> 63) & 1;
+                continue;
+            }
+            for (size_t k = i; k < i + 8; k++) {
+                unsigned ws = ws_tab[u[k]];
+                out[o] = (char)fold_tab[u[k]];
+                o += !(ws & in_ws);
+                in_ws = ws;
+            }
+        }
+        for (; i < n; i++) {
+            unsigned ws = ws_tab[u[i]];
+            out[o] = (char)fold_tab[u[i]];
+            o += !(ws & in_ws);
+            in_ws = ws;
+        }
+        return o;
+    }
     bool in_ws = false;
     size_t i = 0;
     while (i < n) {

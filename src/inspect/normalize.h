@@ -29,7 +29,6 @@ typedef struct sl_textinfo {
     bool has_amp;    /* '&' (possible HTML entity) */
     bool has_bslash; /* '\' (possible escape) */
     bool has_high;   /* a byte >= 0x80 (UTF-8: folding may change it) */
-    bool fold_same;  /* folding with CASE|WS would return the text unchanged */
     sl_run_t *runs;  /* candidate runs, at least min_run long (heap, caller frees) */
     size_t n_runs, cap_runs;
 } sl_textinfo_t;

@@ -35,6 +35,7 @@ struct sl_inspect_stream {
     sl_buf_t win;                  /* last raw bytes (>= window) */
     unsigned long long win_base;   /* absolute offset of win.p[0] */
     sl_buf_t fwin;                 /* last folded bytes */
+    sl_buf_t lwin;                 /* fwin with leetspeak folded (when leet rules exist) */
     unsigned long long *fmap;      /* folded byte -> absolute raw offset */
     size_t fmap_cap;
     unsigned long long fwin_base;
@@ -277,14 +278,13 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
             if (run_stream(st, &c, fg[i], fo, fn) < 0)
                 goto fail_fold;
         if (st->hs[SL_DB_LEET] && fn > 0) {
-            /* Leet folding is length-preserving: the same map applies. */
-            char *lw = malloc(st->fwin.n);
-            if (!lw)
-                abort();
-            sl_leet(st->fwin.p, st->fwin.n, lw);
-            c.text = lw;
-            int rc = run_stream(st, &c, SL_DB_LEET, lw + old, fn);
-            free(lw);
+            /* Leet folding is length-preserving: the folded map applies, and
+             * the leet window shadows the folded one byte for byte. */
+            sl_buf_reserve(&st->lwin, fn);
+            sl_leet(fo, fn, st->lwin.p + st->lwin.n);
+            st->lwin.n += fn;
+            c.text = st->lwin.p;
+            int rc = run_stream(st, &c, SL_DB_LEET, st->lwin.p + old, fn);
             if (rc < 0)
                 goto fail_fold;
         }
@@ -293,6 +293,7 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
         if (st->fwin.n > W) {
             size_t drop = st->fwin.n - W;
             sl_buf_consume(&st->fwin, drop);
+            sl_buf_consume(&st->lwin, drop);
             memmove(st->fmap, st->fmap + drop, (st->fwin.n) * sizeof *st->fmap);
             st->fwin_base += drop;
         }
@@ -386,6 +387,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
     sl_findings_free(&sink);
     sl_buf_free(&st->win);
     sl_buf_free(&st->fwin);
+    sl_buf_free(&st->lwin);
     free(st->fmap);
     sl_ruleset_unref(st->rs);
     free(st);

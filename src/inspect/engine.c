@@ -812,7 +812,7 @@ int sl_inspect_scan_values(const sl_ruleset_t *rs, sl_surface_t surface, const s
                            size_t n, sl_findings_t *out)
 {
     size_t out0 = out->n;
-    size_t *fend = malloc((n + 1) * sizeof *fend);
+    size_t *fend = calloc(n + 1, sizeof *fend);
     if (!fend)
         abort();
     int rc = 0;

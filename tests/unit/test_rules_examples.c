@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <sys/stat.h>
 
@@ -80,9 +81,39 @@ static void fixture_rules(void **state)
     sl_buf_free(&err);
 }
 
+/* The checker itself can fail: a rule whose examples are wrong both ways. */
+static void broken_examples_are_reported(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-examples-XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    static const char text[] = "rules:\n"
+                               "  - id: wrong-examples\n"
+                               "    description: examples that do not hold\n"
+                               "    category: credential\n"
+                               "    severity: low\n"
+                               "    pattern: 'abc[0-9]{3}'\n"
+                               "    examples:\n"
+                               "      match: [\"abc12\", \"abc123\"]\n"
+                               "      no_match: [\"xabc999\"]\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    const char *paths[] = {path};
+    sl_ruleset_opts_t o = {.no_embedded = true, .paths = paths, .n_paths = 1};
+    sl_buf_t err = {0};
+    sl_ruleset_t *rs = sl_ruleset_load(&o, &err);
+    unlink(path);
+    assert_non_null(rs);
+    assert_int_equal(check_examples(rs), 2);
+    sl_ruleset_unref(rs);
+    sl_buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(broken_examples_are_reported),
         cmocka_unit_test(fixture_rules),
         cmocka_unit_test(repo_rules),
     };

@@ -13,6 +13,7 @@ static const char usage[] =
     "  run   [-c FILE]    start the gateway (built-in default policy without -c)\n"
     "  check -c FILE      validate a config file and exit (0 valid, 1 invalid)\n"
     "  scan  [FILE...]    scan text or a JSON envelope for secrets and injection\n"
+    "  ca    init|show    create or inspect the TLS interception CA\n"
     "  version            print the version\n"
     "\n"
     "Run `sluice <command> --help` for the options of one command.\n"
@@ -31,6 +32,8 @@ int main(int argc, char **argv)
         return sl_cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "scan") == 0)
         return sl_cmd_scan(argc - 1, argv + 1);
+    if (strcmp(cmd, "ca") == 0)
+        return sl_cmd_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         puts("sluice " SLUICE_VERSION);
         return 0;

@@ -5,5 +5,6 @@
 int sl_cmd_run(int argc, char **argv);   /* src/cli/run.c */
 int sl_cmd_check(int argc, char **argv); /* src/cli/check.c */
 int sl_cmd_scan(int argc, char **argv);  /* src/cli/scan.c */
+int sl_cmd_ca(int argc, char **argv);    /* src/cli/ca.c */
 
 #endif

@@ -26,7 +26,61 @@ typedef struct sl_route_cfg {
     char *host;       /* host glob, lowercased (see policy/hostglob.h) */
     char *to_host;    /* numeric address or DNS name */
     uint16_t to_port; /* 0 = keep the request's port */
+    char *ca_file;    /* extra PEM bundle trusted for this route's upstream TLS, or NULL */
 } sl_route_cfg_t;
+
+/* Per-host rule inside a policy: a request to a matching host must fit at
+ * least one of the rules that match its host. */
+typedef struct sl_host_rule_cfg {
+    char *host;        /* host glob */
+    char **methods;    /* uppercase tokens; none = any method */
+    size_t n_methods;
+    char **paths;      /* "/prefix/" or a glob with '*'; none = any path */
+    size_t n_paths;
+    char **ports;      /* decimal port texts; none = any port */
+    size_t n_ports;
+} sl_host_rule_cfg_t;
+
+/* A policy: where an identity may go. */
+typedef struct sl_policy_cfg {
+    char *name; /* "default" for the top-level `policy:` */
+    char **allow; /* host globs/IPs/CIDRs; none = every host allowed */
+    size_t n_allow;
+    char **deny; /* host globs/IPs/CIDRs; deny wins over allow */
+    size_t n_deny;
+    bool allow_private; /* let DNS answers reach private ranges (default false) */
+    sl_host_rule_cfg_t *rules;
+    size_t n_rules;
+    struct {
+        char **hosts;   /* writes to these hosts wait for an operator */
+        size_t n_hosts;
+        char **methods; /* which methods are writes (default POST PUT PATCH DELETE) */
+        size_t n_methods;
+        uint64_t timeout; /* ms until a held request is refused (default 60 s) */
+    } approval;
+    struct {
+        uint64_t requests;  /* per identity per window; 0 = unlimited */
+        uint64_t per_host;  /* per identity and destination host per window; 0 = unlimited */
+        uint64_t window;    /* ms (default 60 s) */
+    } rate_limit;
+} sl_policy_cfg_t;
+
+/* Who a request belongs to, and how that is recognised. Every condition
+ * given must hold; identities are tried in order, the first match wins. */
+typedef struct sl_identity_cfg {
+    char *name;       /* unique; appears in audit events */
+    char *tenant;     /* metadata, optional */
+    char *agent;      /* metadata, optional */
+    char **labels;    /* "key=value" metadata */
+    size_t n_labels;
+    char *policy;     /* policy name (default "default") */
+    char **listen;    /* arrived on one of these listen addresses ("127.0.0.1:8891") */
+    size_t n_listen;
+    char **sources;   /* client address in one of these CIDRs */
+    size_t n_sources;
+    char *auth_user;  /* Proxy-Authorization Basic user ... */
+    char *auth_password_env; /* ... whose password is in this environment variable */
+} sl_identity_cfg_t;
 
 typedef struct sl_config {
     char *path; /* file it came from; NULL for the built-in default */
@@ -45,30 +99,45 @@ typedef struct sl_config {
         size_t max_connections; /* concurrent client connections, default 10000 */
     } limits;
 
-    struct {                       /* all in milliseconds */
-        uint64_t header_read;      /* client must send a whole head, default 10 s */
-        uint64_t idle;             /* client keep-alive idle, default 60 s */
-        uint64_t connect;          /* upstream DNS + TCP connect, default 10 s */
-        uint64_t response_head;    /* upstream's response head after request, default 60 s */
-        uint64_t io_idle;          /* no bytes either way in a body or tunnel, default 300 s */
-        uint64_t upstream_idle;    /* pooled upstream connection kept, default 30 s */
-        uint64_t drain;            /* SIGTERM grace for in-flight requests, default 30 s */
+    struct {                    /* all in milliseconds */
+        uint64_t header_read;   /* client must send a whole head, default 10 s */
+        uint64_t idle;          /* client keep-alive idle, default 60 s */
+        uint64_t connect;       /* upstream DNS + TCP connect, default 10 s */
+        uint64_t response_head; /* upstream's response head after request, default 60 s */
+        uint64_t io_idle;       /* no bytes either way in a body or tunnel, default 300 s */
+        uint64_t upstream_idle; /* pooled upstream connection kept, default 30 s */
+        uint64_t drain;         /* SIGTERM grace for in-flight requests, default 30 s */
     } timeouts;
 
-    struct {
-        char **allow; /* host globs/IPs/CIDRs; none = every host allowed */
-        size_t n_allow;
-        char **deny; /* host globs/IPs/CIDRs; deny wins over allow */
-        size_t n_deny;
-        bool allow_private; /* let DNS answers reach private ranges (default false) */
-    } policy;
+    sl_policy_cfg_t policy; /* the policy named "default" */
+
+    sl_policy_cfg_t *policies; /* further named policies (`policies:`) */
+    size_t n_policies;
+
+    sl_identity_cfg_t *identities; /* in matching order */
+    size_t n_identities;
+    bool refuse_unknown; /* clients matching no identity are refused (407) */
 
     sl_route_cfg_t *routes;
     size_t n_routes;
+
+    struct {
+        bool intercept;          /* decrypt CONNECT tunnels that carry TLS (default true) */
+        char *ca_cert;           /* PEM CA certificate to load; NULL = ephemeral CA per start */
+        char *ca_key;            /* its private key (file mode 0600 or stricter) */
+        char *ca_out;            /* where to write the CA certificate for sandboxes, or NULL */
+        char **passthrough;      /* host globs tunnelled without interception */
+        size_t n_passthrough;
+        char *upstream_ca_file;  /* PEM bundle trusted for upstreams besides the system store */
+        uint64_t leaf_lifetime;  /* minted leaf validity in ms (default 24 h) */
+    } tls;
 } sl_config_t;
 
 /* Load and validate a YAML file. On failure returns NULL and appends one line
- * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do"). */
+ * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do").
+ * Keys the file leaves out take the values of sl_config_default_yaml.
+ * `path` "-" reads stdin (named "<stdin>" in errors; cfg->path is then "-",
+ * which a file watcher must skip). Files over 4 MiB are refused. */
 sl_config_t *sl_config_load_file(const char *path, sl_buf_t *err);
 
 /* Same for YAML text in memory; `name` stands in for the file name in errors. */
@@ -80,6 +149,12 @@ sl_config_t *sl_config_default(void);
 /* The YAML text of the built-in default (documented in the README). */
 extern const char sl_config_default_yaml[];
 
+/* Append a one-line human summary (listeners, routes, allow/deny counts,
+ * private-address policy, workers) to `out`, e.g. for `sluice check` and the
+ * "config loaded" log line. */
+void sl_config_summary(const sl_config_t *cfg, sl_buf_t *out);
+
+/* Free a config and everything it owns; NULL is a no-op. */
 void sl_config_free(sl_config_t *cfg);
 
 #endif

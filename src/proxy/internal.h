@@ -1,0 +1,72 @@
+/* Functions shared between the files of src/proxy/ (not a public API). */
+#ifndef SLUICE_PROXY_INTERNAL_H
+#define SLUICE_PROXY_INTERNAL_H
+
+#include "proxy/proxy-t.h"
+
+/* io.c: write bufs to a stream, trying a synchronous write first and
+ * copying only what the kernel did not take. `cb` runs only for the copied
+ * part (with req->data = owner). Returns 0 or a libuv error. */
+int sl_io_write(uv_stream_t *s, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb, void *owner);
+/* The same through a TLS session when `tls` is non-NULL (plaintext in,
+ * ciphertext out). */
+int sl_io_send(uv_stream_t *s, sl_tls_t *tls, const uv_buf_t *bufs, unsigned nbufs, uv_write_cb cb,
+               void *owner);
+/* Free a write request made by sl_io_write (call from the write callback). */
+void sl_io_write_done(uv_write_t *req);
+/* Milliseconds of monotonic time and nanoseconds for durations. */
+uint64_t sl_io_now_ns(void);
+
+/* client.c */
+/* Send bytes to the agent (through its TLS session when intercepted). */
+int sl_client_send(sl_client_t *c, const uv_buf_t *b, unsigned nb);
+void sl_client_on_connection(uv_stream_t *listener, int status);
+/* The upstream for the current exchange is connected (or taken from the
+ * pool): send the request. */
+void sl_client_upstream_ready(sl_client_t *c, sl_upstream_t *up);
+/* The destination of a resolve-only exchange passed the address checks. */
+void sl_client_destination_checked(sl_client_t *c);
+/* The upstream could not be reached: answer with a 502/504 or 403. */
+void sl_client_upstream_failed(sl_client_t *c, int status, const char *code, const char *detail);
+void sl_client_upstream_refused(sl_client_t *c, const sl_verdict_t *v);
+/* The response has been fully queued to the client. */
+void sl_client_response_done(sl_client_t *c);
+/* Close the client connection (and its upstream) now. */
+void sl_client_close(sl_client_t *c);
+/* Re-evaluate whether the client should be read (states, backpressure). */
+void sl_client_update_reading(sl_client_t *c);
+/* Write callback for writes to the client stream. */
+void sl_client_write_cb(uv_write_t *req, int status);
+/* The client's write queue drained enough: resume whoever feeds it. */
+void sl_client_on_drain(sl_client_t *c);
+/* Worker is draining: close the client if it is between requests. */
+void sl_client_drain(sl_client_t *c);
+
+/* upstream.c */
+/* Send bytes to the upstream (through TLS when the upstream speaks it). */
+int sl_upstream_send(sl_upstream_t *up, const uv_buf_t *b, unsigned nb);
+/* Find a pooled connection or dial a new one for c->x.target. */
+void sl_upstream_acquire(sl_client_t *c);
+/* Start reading the response for the request just sent. */
+void sl_upstream_expect_response(sl_upstream_t *up);
+/* The request body is complete: response_head timeout starts now. */
+void sl_upstream_request_sent(sl_upstream_t *up);
+/* Switch to raw tunnelling (CONNECT, or an accepted Upgrade). */
+void sl_upstream_start_tunnel(sl_upstream_t *up);
+/* Detach from the client; pool the connection if `reusable`, else close. */
+void sl_upstream_release(sl_upstream_t *up, bool reusable);
+void sl_upstream_close(sl_upstream_t *up);
+void sl_upstream_update_reading(sl_upstream_t *up);
+/* Note traffic for the io_idle timeout. */
+void sl_upstream_touch(sl_upstream_t *up);
+void sl_upstream_write_cb(uv_write_t *req, int status);
+void sl_upstream_pool_flush(sl_worker_t *w);
+
+/* respond.c: gateway-generated responses. All set x->status/verdict and
+ * mark the connection to close unless `keep` is allowed. */
+void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v);
+void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail);
+void sl_respond_bad_request(sl_client_t *c, const char *reason);
+
+
+#endif

@@ -63,10 +63,7 @@ static hs_error_t compile_mode(sl_ruleset_t *rs, const unsigned *idx, size_t n, 
     for (size_t i = 0; i < n; i++) {
         const sl_rule_t *r = &rs->rules[idx[i]];
         ex[i] = r->info.pattern;
-        /* Stream databases never track start-of-match: it bloats stream
-         * state and compile time; stream.c recovers starts with the block
-         * database over its window. */
-        fl[i] = r->hs_flags | ((r->no_som & bit) || bit == 2 ? 0 : HS_FLAG_SOM_LEFTMOST);
+        fl[i] = r->hs_flags | (bit == 4 && !(r->no_som & 1u) ? HS_FLAG_SOM_LEFTMOST : 0);
         ids[i] = idx[i];
     }
     hs_error_t e = hs_compile_multi(ex, fl, ids, (unsigned)n, mode, NULL, db, cerr);
@@ -88,9 +85,14 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
     int rc = 0;
     if (n == 0)
         goto out;
-    static const unsigned modes[2] = {HS_MODE_BLOCK, HS_MODE_STREAM};
-    for (int m = 0; m < 2; m++) {
-        hs_database_t **db = m == 0 ? &rs->db[g].block : &rs->db[g].stream;
+    /* Scan databases (block, stream) never track start-of-match: SOM slows
+     * every byte of every scan, while starts are only needed for the rare
+     * matches. Those are resolved with the SOM database over a short region. */
+    static const unsigned modes[3] = {HS_MODE_BLOCK, HS_MODE_STREAM, HS_MODE_BLOCK};
+    for (int m = 0; m < 3; m++) {
+        hs_database_t **db = m == 0   ? &rs->db[g].block
+                             : m == 1 ? &rs->db[g].stream
+                                      : &rs->db[g].som;
         for (;;) {
             hs_compile_error_t *cerr = NULL;
             unsigned bit = 1u << m;
@@ -106,7 +108,7 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                 goto out;
             }
             sl_rule_t *r = &rs->rules[idx[bad]];
-            if (m == 0 && !(r->no_som & bit)) {
+            if (m == 2 && !(r->no_som & 1u)) {
                 /* Some patterns cannot track start-of-match; retry without
                  * it (start offsets become approximate). */
                 hs_database_t *t = NULL;
@@ -114,7 +116,7 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                 if (hs_compile(r->info.pattern, r->hs_flags, modes[m], NULL, &t, &e2) ==
                     HS_SUCCESS) {
                     hs_free_database(t);
-                    r->no_som |= bit;
+                    r->no_som |= 1u;
                     r->info.exact_start = false;
                     sl_debug("%s:%u: rule '%s': pattern compiled without start-of-match "
                              "tracking (%s); its start offsets are approximate",
@@ -167,7 +169,8 @@ void sl_engine_free(sl_ruleset_t *rs)
     for (int g = 0; g < SL_DB__COUNT; g++) {
         hs_free_database(rs->db[g].block);
         hs_free_database(rs->db[g].stream);
-        rs->db[g].block = rs->db[g].stream = NULL;
+        hs_free_database(rs->db[g].som);
+        rs->db[g].block = rs->db[g].stream = rs->db[g].som = NULL;
     }
 }
 
@@ -198,6 +201,8 @@ hs_scratch_t *sl_engine_scratch(const sl_ruleset_t *rs)
         if (rs->db[g].block && hs_alloc_scratch(rs->db[g].block, &tl_scratch) != HS_SUCCESS)
             return NULL;
         if (rs->db[g].stream && hs_alloc_scratch(rs->db[g].stream, &tl_scratch) != HS_SUCCESS)
+            return NULL;
+        if (rs->db[g].som && hs_alloc_scratch(rs->db[g].som, &tl_scratch) != HS_SUCCESS)
             return NULL;
     }
     pthread_setspecific(scratch_key, tl_scratch);
@@ -388,8 +393,12 @@ static sl_layer_t finding_layer(const layer_t *L, unsigned *depth)
 
 static bool rule_accepts(const sl_rule_t *r, const char *p, size_t n)
 {
-    if (r->validator != SL_VAL_NONE && !sl_validate(r->validator, p, n))
+    if (r->validator == SL_VAL_BIP39) {
+        if (!sl_val_bip39_tail(p, n))
+            return false;
+    } else if (r->validator != SL_VAL_NONE && !sl_validate(r->validator, p, n)) {
         return false;
+    }
     if (r->min_entropy > 0 && sl_entropy(p, n) < r->min_entropy)
         return false;
     return true;
@@ -403,8 +412,11 @@ int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long 
     const sl_rule_t *r = &c->rs->rules[id];
     if (!(c->mask & SL_CAT_BIT(r->info.category)))
         return 0;
-    if ((r->no_som & 1u) || (c->stream_mode && !c->resolved)) {
-        size_t w = r->max_width < 4096 ? r->max_width : 4096;
+    if (!c->resolved) {
+        /* No exact start: look back the pattern's width, or for BIP-39 the
+         * longest phrase (24 words of <= 8 letters and 23 separators). */
+        size_t cap = r->validator == SL_VAL_BIP39 ? 24 * 8 + 23 : 4096;
+        size_t w = r->max_width < cap ? r->max_width : cap;
         from = to > w ? to - w : 0;
     }
     if (from < c->text_base) /* stream mode: the start left the window */
@@ -473,13 +485,107 @@ int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long 
     f->action = r->info.action;
     f->start = s;
     f->end = e;
-    f->exact = ex && !(r->no_som & 1u) && !(c->stream_mode && !c->resolved);
+    f->exact = ex && c->resolved;
     unsigned depth;
     f->layer = finding_layer(c->text_layer, &depth);
     f->depth = (uint8_t)depth;
     sl_inspect_excerpt(c->text + f0, t0 - f0, f->excerpt);
     h->fidx = (long)(c->out->n - 1);
     return 0;
+}
+
+int sl_engine_pend_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                      void *vctx)
+{
+    scan_ctx_t *c = vctx;
+    const sl_rule_t *r = &c->rs->rules[id];
+    if (!(c->mask & SL_CAT_BIT(r->info.category)))
+        return 0;
+    /* One rule ending at successive offsets from one run: keep the last end
+     * only when the previous one was just before it (a growing match). */
+    if (c->npend > 0) {
+        pend_t *last = &c->pend[c->npend - 1];
+        if (last->id == id && last->to + 1 == to && r->validator == SL_VAL_NONE &&
+            r->min_entropy == 0) {
+            last->to = to;
+            return 0;
+        }
+    }
+    /* The BIP-39 validator looks for the phrase inside whatever region it
+     * gets, so its (frequent, mostly rejected) candidates skip resolution. */
+    if (c->npend < PENDING && r->validator != SL_VAL_BIP39) {
+        c->pend[c->npend++] = (pend_t){id, to};
+        return 0;
+    }
+    c->resolved = false;
+    return sl_engine_on_match(id, from, to, flags, c); /* start approximated */
+}
+
+typedef struct resolve_ctx {
+    scan_ctx_t *c;
+    unsigned long long lo;    /* text offset of the region scanned */
+    size_t first, last;       /* pending entries [first, last) covered */
+    unsigned long long *best; /* per pending entry: leftmost start found */
+} resolve_ctx_t;
+
+static int resolve_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                      void *vctx)
+{
+    (void)flags;
+    resolve_ctx_t *rc = vctx;
+    for (size_t i = rc->first; i < rc->last; i++) {
+        pend_t *p = &rc->c->pend[i];
+        if (p->id == id && p->to == rc->lo + to && rc->lo + from < rc->best[i])
+            rc->best[i] = rc->lo + from;
+    }
+    return 0;
+}
+
+/* Longest region looked back over to find a start. */
+#define RESOLVE_MAX 4096
+
+void sl_engine_resolve(scan_ctx_t *c, sl_dbgroup_t g)
+{
+    if (c->npend == 0)
+        return;
+    const hs_database_t *db = c->rs->db[g].som;
+    unsigned long long best[PENDING];
+    unsigned long long text_end = c->text_base + c->tn;
+    /* Pending matches arrive in end order; overlapping look-back regions are
+     * merged so each byte is rescanned at most once per batch. */
+    size_t i = 0;
+    while (i < c->npend) {
+        size_t j = i;
+        unsigned long long lo = ULLONG_MAX, hi = 0;
+        for (; j < c->npend; j++) {
+            const sl_rule_t *r = &c->rs->rules[c->pend[j].id];
+            unsigned long long to = c->pend[j].to < text_end ? c->pend[j].to : text_end;
+            unsigned long long w = r->max_width < RESOLVE_MAX ? r->max_width : RESOLVE_MAX;
+            unsigned long long l = to - c->text_base > w ? to - w : c->text_base;
+            if (j > i && l > hi)
+                break;
+            if (l < lo)
+                lo = l;
+            if (to > hi)
+                hi = to;
+            best[j] = ULLONG_MAX;
+        }
+        if (db && hi > lo) {
+            resolve_ctx_t rc = {c, lo, i, j, best};
+            hs_scan(db, c->text + (lo - c->text_base), (unsigned)(hi - lo), 0, c->scratch,
+                    resolve_cb, &rc);
+        }
+        for (size_t k = i; k < j && !c->limit; k++) {
+            const sl_rule_t *r = &c->rs->rules[c->pend[k].id];
+            c->resolved = best[k] != ULLONG_MAX && !(r->no_som & 1u);
+            if (sl_engine_on_match(c->pend[k].id, c->resolved ? best[k] : c->pend[k].to,
+                                   c->pend[k].to, 0, c))
+                break;
+        }
+        c->resolved = false;
+        i = j;
+    }
+    c->npend = 0;
 }
 
 /* Run one database over a text in block mode. */
@@ -494,9 +600,11 @@ static void run_db(scan_ctx_t *c, sl_dbgroup_t g, layer_t *tl, const char *p, si
     c->text_base = 0;
     c->nhits = 0;
     c->hit_next = 0;
-    hs_error_t e = hs_scan(db, n ? p : "", (unsigned)n, 0, c->scratch, sl_engine_on_match, c);
+    c->npend = 0;
+    hs_error_t e = hs_scan(db, n ? p : "", (unsigned)n, 0, c->scratch, sl_engine_pend_cb, c);
     if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
         c->limit = "scan error";
+    sl_engine_resolve(c, g);
 }
 
 /* ---- the pipeline ------------------------------------------------------------ */

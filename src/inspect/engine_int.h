@@ -25,6 +25,13 @@ typedef struct layer {
 } layer_t;
 
 #define HITS 64
+#define PENDING 256
+
+/* A match waiting for its start offset (scan databases have no SOM). */
+typedef struct pend {
+    unsigned id;
+    unsigned long long to;
+} pend_t;
 
 /* A recent match of this layer, to merge overlapping reports of one rule. */
 typedef struct hit {
@@ -52,12 +59,20 @@ typedef struct scan_ctx {
     const unsigned long long *abs_map; /* stream fold: text byte -> absolute input offset */
     bool stream_mode;                  /* matches come from stream databases */
     bool resolved;                     /* stream mode: `from` was recovered by a block rescan */
+    pend_t pend[PENDING];              /* matches of the current database run */
+    size_t npend;
     bool skip_root_dbs; /* stream window pass: raw/folded root scans done by streams */
 } scan_ctx_t;
 
 hs_scratch_t *sl_engine_scratch(const sl_ruleset_t *rs);
 int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                        void *ctx);
+/* Vectorscan callback for scan databases: queues (id, to) for resolution. */
+int sl_engine_pend_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                      void *ctx);
+/* Recover the start of every queued match with group g's SOM database over
+ * c->text, then report each through sl_engine_on_match. */
+void sl_engine_resolve(scan_ctx_t *c, sl_dbgroup_t g);
 void sl_engine_map_root(layer_t *L, size_t from, size_t to, size_t *start, size_t *end,
                         bool *exact);
 /* Full block pipeline over p[0..n) treated as a root of kind root_kind. */

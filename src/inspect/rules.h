@@ -38,6 +38,8 @@ typedef enum sl_dbgroup {
 typedef struct sl_db {
     hs_database_t *block;  /* NULL when the group has no active rules */
     hs_database_t *stream; /* same patterns in stream mode */
+    hs_database_t *som;    /* block mode with start-of-match: only run over short
+                              regions around matches, to recover their start */
     size_t n;              /* patterns compiled */
 } sl_db_t;
 

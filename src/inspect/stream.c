@@ -13,14 +13,6 @@
 #include "inspect/normalize.h"
 
 #define RECENT 128
-#define PENDING 256
-
-/* A stream match waiting for its start offset (stream databases have no SOM). */
-typedef struct pend {
-    unsigned id;
-    unsigned long long to;
-} pend_t;
-
 typedef struct recent {
     const char *rule_id;
     size_t start, end;
@@ -45,8 +37,6 @@ struct sl_inspect_stream {
     unsigned long long dec_from; /* next window decode pass starts here */
     recent_t recent[RECENT];
     size_t nrecent;
-    pend_t pend[PENDING];
-    size_t npend;
     bool limited;
 };
 
@@ -121,71 +111,15 @@ static void dedupe_recent(sl_inspect_stream_t *st, sl_findings_t *out, size_t fr
     out->n = w;
 }
 
-typedef struct pend_ctx {
-    sl_inspect_stream_t *st;
-    scan_ctx_t *c;
-} pend_ctx_t;
-
-static int stream_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
-                     void *vctx)
-{
-    pend_ctx_t *pc = vctx;
-    const sl_rule_t *r = &pc->c->rs->rules[id];
-    if (!(pc->c->mask & SL_CAT_BIT(r->info.category)))
-        return 0;
-    if (pc->st->npend < PENDING) {
-        pc->st->pend[pc->st->npend++] = (pend_t){id, to};
-        return 0;
-    }
-    return sl_engine_on_match(id, from, to, flags, pc->c); /* start approximated */
-}
-
-typedef struct resolve {
-    unsigned id;
-    unsigned long long lo, to, best;
-} resolve_t;
-
-static int resolve_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
-                      void *vctx)
-{
-    (void)flags;
-    resolve_t *r = vctx;
-    if (id == r->id && r->lo + to == r->to && r->lo + from < r->best)
-        r->best = r->lo + from;
-    return 0;
-}
-
-/* Recover each pending match's start with the block database (which tracks
- * start-of-match) over the window text, then hand it to the engine. */
-static void resolve_pending(sl_inspect_stream_t *st, scan_ctx_t *c, sl_dbgroup_t g)
-{
-    const hs_database_t *db = st->rs->db[g].block;
-    for (size_t i = 0; i < st->npend; i++) {
-        pend_t *p = &st->pend[i];
-        const sl_rule_t *r = &st->rs->rules[p->id];
-        unsigned long long avail = p->to - c->text_base;
-        unsigned long long w = r->max_width < avail ? r->max_width : avail;
-        resolve_t rv = {p->id, p->to - w, p->to, ULLONG_MAX};
-        if (db && !(r->no_som & 1u) && w > 0)
-            hs_scan(db, c->text + (rv.lo - c->text_base), (unsigned)w, 0, c->scratch, resolve_cb,
-                    &rv);
-        c->resolved = rv.best != ULLONG_MAX;
-        sl_engine_on_match(p->id, c->resolved ? rv.best : p->to, p->to, 0, c);
-        c->resolved = false;
-    }
-    st->npend = 0;
-}
-
 static int run_stream(sl_inspect_stream_t *st, scan_ctx_t *c, sl_dbgroup_t g, const char *p,
                       size_t n)
 {
     if (!st->hs[g] || n == 0)
         return 0;
     c->nhits = c->hit_next = 0;
-    pend_ctx_t pc = {st, c};
-    st->npend = 0;
-    hs_error_t e = hs_scan_stream(st->hs[g], p, (unsigned)n, 0, c->scratch, stream_cb, &pc);
-    resolve_pending(st, c, g);
+    c->npend = 0;
+    hs_error_t e = hs_scan_stream(st->hs[g], p, (unsigned)n, 0, c->scratch, sl_engine_pend_cb, c);
+    sl_engine_resolve(c, g);
     return e == HS_SUCCESS || e == HS_SCAN_TERMINATED ? 0 : -1;
 }
 
@@ -373,13 +307,12 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
         c.text_base = raw ? st->win_base : st->fwin_base;
         c.root_base = (size_t)st->win_base;
         c.abs_map = raw ? NULL : st->fmap;
-        pend_ctx_t pc = {st, &c};
-        st->npend = 0;
+        c.npend = 0;
         hs_close_stream(st->hs[g], out && c.scratch ? c.scratch : NULL,
-                        out && c.scratch ? stream_cb : NULL, &pc);
+                        out && c.scratch ? sl_engine_pend_cb : NULL, &c);
         st->hs[g] = NULL;
         if (out && c.scratch)
-            resolve_pending(st, &c, (sl_dbgroup_t)g);
+            sl_engine_resolve(&c, (sl_dbgroup_t)g);
     }
     if (out)
         dedupe_recent(st, o, out0);

@@ -146,21 +146,45 @@ bool sl_val_iban(const char *p, size_t n)
     return false;
 }
 
+/* BIP-39 English words are unique in their first four letters: an
+ * open-addressing table keyed by that prefix finds a candidate in one probe
+ * or two, then one comparison confirms the whole word. */
+#define BIP39_SLOTS 4096
+static uint16_t bip39_slot[BIP39_SLOTS]; /* word index + 1, 0 = empty */
+
+static uint32_t bip39_key(const char *w, size_t n)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < 4; i++)
+        k = k << 8 | (i < n ? (unsigned char)w[i] : 0);
+    return k;
+}
+
+static size_t bip39_hash(uint32_t k)
+{
+    return (size_t)((k * 2654435761u) >> 20) & (BIP39_SLOTS - 1);
+}
+
+__attribute__((constructor)) static void bip39_init(void)
+{
+    for (int i = 0; i < SL_BIP39_NWORDS; i++) {
+        const char *w = sl_bip39_words[i];
+        size_t h = bip39_hash(bip39_key(w, strlen(w)));
+        while (bip39_slot[h])
+            h = (h + 1) & (BIP39_SLOTS - 1);
+        bip39_slot[h] = (uint16_t)(i + 1);
+    }
+}
+
 static int bip39_index(const char *w, size_t n)
 {
-    int lo = 0, hi = SL_BIP39_NWORDS - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        const char *m = sl_bip39_words[mid];
-        int c = strncmp(w, m, n);
-        if (c == 0 && m[n] != '\0')
-            c = -1;
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            hi = mid - 1;
-        else
-            lo = mid + 1;
+    if (n < 3 || n > 8)
+        return -1;
+    uint32_t k = bip39_key(w, n);
+    for (size_t h = bip39_hash(k); bip39_slot[h]; h = (h + 1) & (BIP39_SLOTS - 1)) {
+        const char *m = sl_bip39_words[bip39_slot[h] - 1];
+        if (bip39_key(m, strlen(m)) == k)
+            return strncmp(m, w, n) == 0 && m[n] == '\0' ? bip39_slot[h] - 1 : -1;
     }
     return -1;
 }
@@ -220,6 +244,38 @@ bool sl_val_bip39(const char *p, size_t n)
             if (bip39_check(idx + nw - L, L))
                 return true;
     }
+    return false;
+}
+
+bool sl_val_bip39_tail(const char *p, size_t n)
+{
+    /* Walk words backwards from the end while they are list words. */
+    int idx[24];
+    unsigned nw = 0;
+    size_t e = n;
+    while (e > 0 && !isalpha((unsigned char)p[e - 1]))
+        e--;
+    while (e > 0 && nw < 24) {
+        size_t s = e;
+        while (s > 0 && isalpha((unsigned char)p[s - 1]))
+            s--;
+        char w[9];
+        size_t len = e - s;
+        if (len < 3 || len > 8)
+            break;
+        for (size_t i = 0; i < len; i++)
+            w[i] = (char)tolower((unsigned char)p[s + i]);
+        int k = bip39_index(w, len);
+        if (k < 0)
+            break;
+        idx[23 - nw++] = k;
+        e = s;
+        while (e > 0 && !isalpha((unsigned char)p[e - 1]))
+            e--;
+    }
+    for (unsigned L = 12; L <= nw; L += 3)
+        if (bip39_check(idx + 24 - L, L))
+            return true;
     return false;
 }
 

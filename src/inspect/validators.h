@@ -35,6 +35,9 @@ double sl_entropy(const char *p, size_t n);
 bool sl_val_luhn(const char *p, size_t n);
 bool sl_val_iban(const char *p, size_t n);
 bool sl_val_bip39(const char *p, size_t n);
+/* Only phrases ending at the last word of p: the engine's form, called at
+ * every candidate end, so together the calls cover every window. */
+bool sl_val_bip39_tail(const char *p, size_t n);
 bool sl_val_base58check(const char *p, size_t n);
 bool sl_val_crc32_base62(const char *p, size_t n);
 bool sl_val_jwt(const char *p, size_t n);

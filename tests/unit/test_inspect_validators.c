@@ -49,6 +49,18 @@ static void bip39(void **state)
                                 "thank notaword")));
 }
 
+static void bip39_tail(void **state)
+{
+    (void)state;
+    assert_true(sl_val_bip39_tail(S("seed: legal winner thank year wave sausage worth useful legal "
+                                    "winner thank yellow")));
+    /* The phrase must end at the last word. */
+    assert_false(sl_val_bip39_tail(S("legal winner thank year wave sausage worth useful legal "
+                                     "winner thank yellow and")));
+    assert_false(sl_val_bip39_tail(S("winner thank year wave sausage worth useful legal "
+                                     "winner thank yellow")));
+}
+
 static void base58check(void **state)
 {
     (void)state;
@@ -160,15 +172,11 @@ static void decoders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(luhn),
-        cmocka_unit_test(iban),
-        cmocka_unit_test(bip39),
-        cmocka_unit_test(base58check),
-        cmocka_unit_test(crc32_base62),
-        cmocka_unit_test(jwt),
-        cmocka_unit_test(ssn),
-        cmocka_unit_test(pem),
-        cmocka_unit_test(entropy_and_names),
+        cmocka_unit_test(luhn),        cmocka_unit_test(iban),
+        cmocka_unit_test(bip39),       cmocka_unit_test(bip39_tail),
+        cmocka_unit_test(base58check), cmocka_unit_test(crc32_base62),
+        cmocka_unit_test(jwt),         cmocka_unit_test(ssn),
+        cmocka_unit_test(pem),         cmocka_unit_test(entropy_and_names),
         cmocka_unit_test(decoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* Fuzz the whole scanner over the engine's fixture rules: block scans on
+/* Fuzz the whole scanner over the built-in rules plus the engine's fixtures: block scans on
  * every surface, joined values and a stream fed in input-chosen chunks. Every
  * finding must lie inside the input. */
 #include <stdint.h>
@@ -15,7 +15,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     const char *paths[] = {SLUICE_SOURCE_DIR "/tests/unit/rules-fixtures"};
-    sl_ruleset_opts_t o = {.no_embedded = true, .paths = paths, .n_paths = 1};
+    sl_ruleset_opts_t o = {.paths = paths, .n_paths = 1};
     sl_buf_t err = {0};
     rs = sl_ruleset_load(&o, &err);
     if (!rs) {

@@ -274,40 +274,58 @@ void sl_engine_add_limit(sl_findings_t *out, size_t out0, size_t n, const char *
 
 /* ---- layers and offset maps ------------------------------------------------ */
 
-static size_t percent_fixpoint(const char *p, size_t n, char *out, uint32_t *map, bool *limit)
+/* Percent, HTML-entity and backslash decoding, repeated until nothing
+ * changes: one layer however the three are stacked, so documents full of
+ * "&amp;lt;" or "%2520" do not fan out into nested layers. *kind gets the
+ * first decoder that changed something; *limit is set past 16 rounds. With
+ * `map`, map[j] is the input offset of output byte j (n + 1 entries). */
+static size_t unescape(const char *p, size_t n, char *out, uint32_t *map, sl_layer_t *kind,
+                       bool *limit)
 {
-    /* Decode until nothing changes; with a map, compose the per-round maps. */
-    char *tmp = malloc(n + 1);
-    uint32_t *m1 = map ? malloc((n + 1) * sizeof *m1) : NULL, *m2 = NULL;
-    if (!tmp || (map && !m1))
+    char *a = malloc(n + 1), *b = malloc(n + 1);
+    uint32_t *m = map ? malloc((n + 1) * sizeof *m) : NULL;
+    if (!a || !b || (map && !m))
         abort();
-    size_t len = sl_decode_percent(p, n, out, map);
-    for (int round = 1;; round++) {
-        if (!memchr(out, '%', len))
-            break;
-        memcpy(tmp, out, len);
-        if (map) {
-            if (!m2)
-                m2 = malloc((n + 1) * sizeof *m2);
-            if (!m2)
-                abort();
-            memcpy(m2, map, (len + 1) * sizeof *m2);
+    memcpy(a, p, n);
+    size_t len = n;
+    if (map)
+        for (size_t i = 0; i <= n; i++)
+            map[i] = (uint32_t)i;
+    *kind = SL_LAYER_RAW;
+    for (int round = 0;; round++) {
+        bool changed = false;
+        for (int step = 0; step < 3; step++) {
+            static const char trig[3] = {'%', '&', '\\'};
+            static const sl_layer_t kinds[3] = {SL_LAYER_PERCENT, SL_LAYER_HTML, SL_LAYER_ESCAPE};
+            if (len == 0 || !memchr(a, trig[step], len))
+                continue;
+            size_t nl = step == 0   ? sl_decode_percent(a, len, b, m)
+                        : step == 1 ? sl_decode_html(a, len, b, m)
+                                    : sl_decode_escapes(a, len, b, m);
+            if (nl == len)
+                continue; /* these decoders shrink whenever they decode */
+            if (map)
+                for (size_t j = 0; j <= nl; j++)
+                    map[j] = map[m[j]]; /* m[j] >= j: entries not yet rewritten */
+            char *t = a;
+            a = b;
+            b = t;
+            len = nl;
+            changed = true;
+            if (*kind == SL_LAYER_RAW)
+                *kind = kinds[step];
         }
-        size_t nl = sl_decode_percent(tmp, len, out, m1);
-        if (nl == len)
+        if (!changed)
             break;
-        if (map)
-            for (size_t j = 0; j <= nl; j++)
-                map[j] = m2[m1[j]];
-        len = nl;
         if (round == 16) {
             *limit = true;
             break;
         }
     }
-    free(tmp);
-    free(m1);
-    free(m2);
+    memcpy(out, a, len);
+    free(a);
+    free(b);
+    free(m);
     return len;
 }
 
@@ -323,14 +341,12 @@ static const uint32_t *layer_map(layer_t *L)
     bool lim = false;
     switch (L->kind) {
     case SL_LAYER_PERCENT:
-        percent_fixpoint(P->p, P->n, tmp, L->map, &lim);
-        break;
     case SL_LAYER_HTML:
-        sl_decode_html(P->p, P->n, tmp, L->map);
+    case SL_LAYER_ESCAPE: {
+        sl_layer_t k;
+        unescape(P->p, P->n, tmp, L->map, &k, &lim);
         break;
-    case SL_LAYER_ESCAPE:
-        sl_decode_escapes(P->p, P->n, tmp, L->map);
-        break;
+    }
     case SL_LAYER_FOLDED:
         sl_fold(P->p, P->n, L->fold_flags, tmp, L->map, NULL, NULL, NULL);
         break;
@@ -609,10 +625,12 @@ static void run_db(scan_ctx_t *c, sl_dbgroup_t g, layer_t *tl, const char *p, si
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
-static bool wants_fold(unsigned mask)
+/* Folding is only worth it when a folded-text database will read it. */
+static bool wants_fold(const sl_ruleset_t *rs, unsigned mask)
 {
-    return mask & (SL_CAT_BIT(SL_CAT_INJECTION) | SL_CAT_BIT(SL_CAT_TOOL_POISONING) |
-                   SL_CAT_BIT(SL_CAT_SHELL));
+    return ((mask & SL_CAT_BIT(SL_CAT_INJECTION)) && rs->db[SL_DB_INJECTION].block) ||
+           ((mask & SL_CAT_BIT(SL_CAT_TOOL_POISONING)) && rs->db[SL_DB_TOOLPOISON].block) ||
+           ((mask & SL_CAT_BIT(SL_CAT_SHELL)) && rs->db[SL_DB_SHELL].block);
 }
 
 static bool wants_secrets(unsigned mask)
@@ -729,7 +747,7 @@ static void decode_runs(scan_ctx_t *c, layer_t *L, const sl_textinfo_t *ti)
 
 static void scan_layer(scan_ctx_t *c, layer_t *L)
 {
-    bool sec = wants_secrets(c->mask), fold = wants_fold(c->mask);
+    bool sec = wants_secrets(c->mask), fold = wants_fold(c->rs, c->mask);
     bool skip = c->skip_root_dbs && L->how == LAYER_ROOT;
     if (sec && !skip)
         run_db(c, SL_DB_SECRETS, L, L->p, L->n);
@@ -786,24 +804,13 @@ static void scan_layer(scan_ctx_t *c, layer_t *L)
         char *d = malloc(L->n + 1);
         if (!d)
             abort();
-        if (ti.has_pct) {
-            bool lim = false;
-            size_t dn = percent_fixpoint(L->p, L->n, d, NULL, &lim);
-            if (lim)
-                c->limit = "percent-encoding depth";
-            else if (dn != L->n)
-                child(c, L, SL_LAYER_PERCENT, LAYER_WHOLE, 0, 0, d, dn);
-        }
-        if (ti.has_amp) {
-            size_t dn = sl_decode_html(L->p, L->n, d, NULL);
-            if (dn != L->n)
-                child(c, L, SL_LAYER_HTML, LAYER_WHOLE, 0, 0, d, dn);
-        }
-        if (ti.has_bslash) {
-            size_t dn = sl_decode_escapes(L->p, L->n, d, NULL);
-            if (dn != L->n)
-                child(c, L, SL_LAYER_ESCAPE, LAYER_WHOLE, 0, 0, d, dn);
-        }
+        bool lim = false;
+        sl_layer_t kind;
+        size_t dn = unescape(L->p, L->n, d, NULL, &kind, &lim);
+        if (lim)
+            c->limit = "escape nesting";
+        else if (dn != L->n)
+            child(c, L, kind, LAYER_WHOLE, 0, 0, d, dn);
         free(d);
     }
     if (ti.n_runs)

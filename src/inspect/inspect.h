@@ -88,7 +88,8 @@ typedef struct sl_inspect_limits {
     size_t max_decoded_bytes; /* total bytes produced by decoders per scan [4 x input + 64 KiB] */
     size_t max_input_bytes;   /* block-scan input larger than this is a limit finding [16 MiB] */
     size_t min_run;           /* shortest base64/base32/hex run worth decoding [16] */
-    size_t stream_window;     /* stream mode: raw bytes kept for validators/decoders [16 KiB] */
+    size_t stream_window;     /* stream mode: recent bytes kept for validators and decoders
+                                 (between 1x and 2x this is held) [16 KiB] */
 } sl_inspect_limits_t;
 
 /* An operator override: disable or downgrade one rule by id. */

@@ -210,7 +210,28 @@ void sl_textinfo_free(sl_textinfo_t *ti)
 bool sl_leet(const char *p, size_t n, char *out)
 {
     unsigned changed = 0;
-    for (size_t i = 0; i < n; i++) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        /* Copy 8 bytes at once when none is a digit, '@' or '$'. */
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t h = w & low7;
+        uint64_t digit = ((h + 0x50 * ones) & ~(h + 0x46 * ones)) & ~w & highs;
+        uint64_t at = w ^ (0x40 * ones), dol = w ^ (0x24 * ones);
+        uint64_t z = (~(((at & low7) + low7) | at) | ~(((dol & low7) + low7) | dol)) & highs;
+        if (!(digit | z)) {
+            memcpy(out + i, &w, 8);
+            continue;
+        }
+        for (size_t k = i; k < i + 8; k++) {
+            unsigned char c = (unsigned char)p[k], l = leet_tab[c];
+            out[k] = (char)l;
+            changed |= c ^ l;
+        }
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i], l = leet_tab[c];
         out[i] = (char)l;
         changed |= c ^ l;
@@ -362,6 +383,19 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
     const unsigned char *u = (const unsigned char *)p;
     bool fcase = flags & SL_FOLD_CASE, fws = flags & SL_FOLD_WS;
     size_t o = 0;
+    if (fcase && fws && map && !any_high(u, n)) {
+        unsigned in_ws = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned ws = ws_tab[u[i]];
+            if (!(ws & in_ws)) {
+                map[o] = (uint32_t)i;
+                out[o++] = (char)fold_tab[u[i]];
+            }
+            in_ws = ws;
+        }
+        map[o] = (uint32_t)n;
+        return o;
+    }
     if (fcase && fws && !map && !any_high(u, n)) {
         /* The hot path (ASCII prose): branch-free lowercase and collapse. */
         unsigned in_ws = 0;

@@ -224,10 +224,13 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
         }
         c.abs_map = NULL;
         st->fold_off += fn;
-        if (st->fwin.n > W) {
+        /* Windows hold between W and 2W bytes: compacting only when they
+         * reach 2W keeps the copying at one byte per byte fed. */
+        if (st->fwin.n > 2 * W) {
             size_t drop = st->fwin.n - W;
             sl_buf_consume(&st->fwin, drop);
-            sl_buf_consume(&st->lwin, drop);
+            if (st->lwin.n)
+                sl_buf_consume(&st->lwin, drop);
             memmove(st->fmap, st->fmap + drop, (st->fwin.n) * sizeof *st->fmap);
             st->fwin_base += drop;
         }
@@ -256,7 +259,7 @@ folded:
            st->win.p[t - 1] != '\n' && st->win.p[t - 1] != '\t')
         t--;
     st->dec_from = st->win_base + t;
-    if (st->win.n > W) {
+    if (st->win.n > 2 * W) {
         size_t drop = st->win.n - W;
         sl_buf_consume(&st->win, drop);
         st->win_base += drop;

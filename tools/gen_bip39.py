@@ -3,7 +3,8 @@
 
 The list ships in the npm package `bip39` (src/wordlists/english.json):
     cd /tmp && npm pack bip39 && tar xzf bip39-*.tgz
-    python3 tools/gen_bip39.py /tmp/package/src/wordlists/english.json > src/inspect/bip39_words.c
+    python3 tools/gen_bip39.py /tmp/package/src/wordlists/english.json \
+        | clang-format --assume-filename=x.c > src/inspect/bip39_words.c
 """
 import hashlib
 import json

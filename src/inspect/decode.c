@@ -302,10 +302,8 @@ size_t sl_decode_escapes(const char *p, size_t n, char *out, uint32_t *map)
     return o;
 }
 
-bool sl_mostly_printable(const unsigned char *p, size_t n)
+size_t sl_count_unprintable(const unsigned char *p, size_t n)
 {
-    if (n == 0)
-        return false;
     size_t good = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
@@ -325,5 +323,10 @@ bool sl_mostly_printable(const unsigned char *p, size_t n)
             good += len;
         i += k;
     }
-    return good * 10 >= n * 9;
+    return n - good;
+}
+
+bool sl_mostly_printable(const unsigned char *p, size_t n)
+{
+    return n > 0 && sl_count_unprintable(p, n) * 10 <= n;
 }

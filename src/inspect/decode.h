@@ -32,5 +32,7 @@ size_t sl_decode_escapes(const char *p, size_t n, char *out, uint32_t *map);
 /* True when decoded bytes look like text: at least ~90% printable ASCII,
  * whitespace, or well-formed UTF-8. */
 bool sl_mostly_printable(const unsigned char *p, size_t n);
+/* Bytes that are neither printable ASCII, whitespace nor well-formed UTF-8. */
+size_t sl_count_unprintable(const unsigned char *p, size_t n);
 
 #endif

@@ -119,8 +119,8 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                     r->no_som |= 1u;
                     r->info.exact_start = false;
                     sl_info("%s:%u: rule '%s': pattern compiled without start-of-match "
-                             "tracking (%s); its start offsets are approximate",
-                             r->info.file, r->info.line, r->info.id, cerr->message);
+                            "tracking (%s); its start offsets are approximate",
+                            r->info.file, r->info.line, r->info.id, cerr->message);
                     hs_free_compile_error(cerr);
                     continue;
                 }
@@ -695,6 +695,30 @@ static void child(scan_ctx_t *c, layer_t *L, sl_layer_t kind, layer_how_t how, s
     free(C.map);
 }
 
+/* Decode a base64/base32 run in pieces, giving up as soon as more than a
+ * tenth of the expected output is unprintable (the output could then never
+ * be kept): a random blob costs a fraction of a full decode. */
+static size_t decode_checked(unsigned kind, const char *p, size_t n, unsigned char *buf, size_t cap)
+{
+    if (kind != SL_RUN_BASE64 && kind != SL_RUN_BASE32)
+        return sl_decode_hex(p, n, buf, cap);
+    const size_t piece = 4096; /* a multiple of both group sizes (4 and 8) */
+    size_t expect = kind == SL_RUN_BASE64 ? n / 4 * 3 : n / 8 * 5;
+    size_t o = 0, bad = 0;
+    for (size_t i = 0; i < n; i += piece) {
+        size_t k = n - i < piece ? n - i : piece;
+        size_t dn = kind == SL_RUN_BASE64 ? sl_decode_base64(p + i, k, buf + o, cap - o)
+                                          : sl_decode_base32(p + i, k, buf + o, cap - o);
+        if (dn == SIZE_MAX)
+            return SIZE_MAX;
+        bad += sl_count_unprintable(buf + o, dn);
+        o += dn;
+        if (bad * 10 > expect + 10)
+            return SIZE_MAX;
+    }
+    return o;
+}
+
 static void decode_runs(scan_ctx_t *c, layer_t *L, const sl_textinfo_t *ti)
 {
     unsigned char *buf = NULL;
@@ -722,18 +746,7 @@ static void decode_runs(scan_ctx_t *c, layer_t *L, const sl_textinfo_t *ti)
             /* base64 may start mid-group when glued to a prefix: try the shifts. */
             size_t shifts = order[k].kind == SL_RUN_BASE64 ? 4 : 1;
             for (size_t sh = 0; sh < shifts; sh++) {
-                size_t dn;
-                switch (order[k].kind) {
-                case SL_RUN_BASE64:
-                    dn = sl_decode_base64(rp + sh, r->len - sh, buf, cap);
-                    break;
-                case SL_RUN_BASE32:
-                    dn = sl_decode_base32(rp, r->len, buf, cap);
-                    break;
-                default:
-                    dn = sl_decode_hex(rp, r->len, buf, cap);
-                    break;
-                }
+                size_t dn = decode_checked(order[k].kind, rp + sh, r->len - sh, buf, cap);
                 if (dn == SIZE_MAX || dn < 6 || !sl_mostly_printable(buf, dn))
                     continue;
                 child(c, L, order[k].layer, LAYER_REGION, r->start, r->start + r->len,

@@ -129,15 +129,17 @@ typedef struct sl_ruleset sl_ruleset_t;
  * findings, otherwise the span of the input region that decoded/folded into
  * the match (`exact` false when only the enclosing region is known). */
 typedef struct sl_finding {
-    const char *rule_id; /* owned by the ruleset ("inspection-limit" for limits) */
+    const char *rule_id; /* owned by the ruleset: valid while a reference is held
+                            ("inspection-limit" for limits: static) */
     sl_category_t category;
     sl_severity_t severity;
     sl_action_t action;
     size_t start, end; /* [start, end) in the original input */
     bool exact;        /* start/end map exactly onto the matched bytes */
-    sl_layer_t layer;  /* outermost decode/fold layer the match was seen in */
+    sl_layer_t layer;  /* innermost decode layer of the match (folded/leet if none) */
     uint8_t depth;     /* number of nested decode layers (0 = raw) */
-    char excerpt[48];  /* REDACTED: first <= 4 chars, "…", "(N bytes)"; never the value */
+    char excerpt[48];  /* REDACTED: first <= 4 chars, "…", "(N bytes)"; never the value.
+                          For inspection-limit: which budget was exceeded */
 } sl_finding_t;
 
 /* A growable list of findings the caller owns. */

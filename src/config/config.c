@@ -766,6 +766,71 @@ static const sl_cfg_field_t tls_fields[] = {
 };
 static const sl_cfg_table_t tls_table = TABLE("tls", tls_fields);
 
+static const char *check_rule_id(sl_view_t v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if (!(islower((unsigned char)v.p[i]) || isdigit((unsigned char)v.p[i]) || v.p[i] == '-'))
+            return "a rule id is [a-z0-9-]+ (see `sluice scan --list-rules`)";
+    return NULL;
+}
+
+static bool elem_rule_id(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *why = check_rule_id(v);
+    if (why) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+STR_LIST(rule_id_list, elem_rule_id, "a rule id");
+
+static bool elem_file(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *why = check_path(v);
+    if (why) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+STR_LIST(file_list, elem_file, "a file or directory path");
+
+static const sl_cfg_field_t inspect_fields[] = {
+    {.key = "enabled",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, inspect.enabled),
+     .example = "enabled: true"},
+    {.key = "responses",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, inspect.responses),
+     .example = "responses: true"},
+    {.key = "rules",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.rules, inspect.n_rules),
+     .sub = &file_list,
+     .example = "rules: [/etc/sluice/rules.d]"},
+    {.key = "disable",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.disable, inspect.n_disable),
+     .sub = &rule_id_list,
+     .example = "disable: [us-ssn]"},
+    {.key = "warn",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.warn, inspect.n_warn),
+     .sub = &rule_id_list,
+     .example = "warn: [credit-card-number]"},
+};
+static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
+
 /* ---- secrets ----------------------------------------------------------- */
 
 /* Structural checks only: values are read from their sources by
@@ -1122,6 +1187,10 @@ static const sl_cfg_field_t root_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
      .sub = &route_list,
      .example = "routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]"},
+    {.key = "inspect",
+     .type = &sl_cfg_type_map,
+     .sub = &inspect_table,
+     .example = "inspect: { enabled: true, disable: [us-ssn] }"},
     {.key = "tls",
      .type = &sl_cfg_type_map,
      .sub = &tls_table,

@@ -139,6 +139,17 @@ typedef struct sl_config {
         char *token_env;   /* environment variable holding the bearer token, or NULL */
         char *token_file;  /* file holding it (mode 0600 or stricter), or NULL */
     } admin;
+    struct {
+        bool enabled;       /* scan traffic with the detection rules (default true) */
+        bool responses;     /* scan response bodies for prompt injection (default true) */
+        char **rules;       /* extra rule files or directories */
+        size_t n_rules;
+        char **disable;     /* rule ids switched off */
+        size_t n_disable;
+        char **warn;        /* rule ids downgraded to warn (audited, not refused) */
+        size_t n_warn;
+    } inspect;
+
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */
     size_t n_secrets;
 } sl_config_t;

@@ -85,6 +85,7 @@ struct sl_server {
     sl_held_t *held;              /* requests waiting for approval, under `lock` */
     struct sl_ca *ca;             /* interception CA (NULL when interception is off) */
     struct sl_certcache *certs;   /* leaves minted by `ca`, per host */
+    struct sl_ruleset *rules;     /* detection rules (NULL when inspection is off) */
     atomic_uint_fast64_t policy_gen;
     atomic_long n_connections;    /* open client connections, all workers */
     atomic_bool draining;
@@ -138,6 +139,9 @@ typedef struct sl_exchange {
     struct sl_secret_decision *sd; /* credential injection for this request, or NULL */
     struct sl_secret_body *sbody;  /* request body filter (placeholders, real values) */
     bool rechunk;               /* body length may change: send it upstream chunked */
+    struct sl_inspect_stream *istream; /* request body inspection */
+    sl_buf_t ihold;             /* inspected body bytes held back until the next chunk is seen */
+    char findings[160];         /* rule ids found (warned or blocking), for the audit event */
     int status;                 /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict;        /* "allow" / "block" / "error" */
@@ -198,6 +202,8 @@ struct sl_upstream {
     uint64_t body_left;
     sl_chunked_t *chunked;
     struct sl_redactor *redact; /* echo redaction of the current response body, or NULL */
+    struct sl_inspect_stream *istream; /* response body inspection, or NULL */
+    bool sent_body;             /* response bytes already reached the client */
     bool chunk_out;             /* the client gets this response body chunked */
     bool got_bytes;             /* any response byte seen for the current request */
     struct sockaddr_storage addrs[8]; /* checked addresses to try, in order */

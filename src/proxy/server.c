@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
+#include "inspect/inspect.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
 
@@ -363,6 +364,39 @@ static int setup_interception(const sl_config_t *cfg)
     return 0;
 }
 
+/* Compile the detection rules (built-in plus the operator's) once at start.
+ * Rule changes need a restart; the rest of the config reloads. */
+static int setup_inspection(const sl_config_t *cfg)
+{
+    if (!cfg->inspect.enabled)
+        return 0;
+    size_t n = cfg->inspect.n_disable + cfg->inspect.n_warn;
+    sl_rule_override_t *ov = n ? calloc(n, sizeof *ov) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->inspect.n_disable; i++)
+        ov[k++] = (sl_rule_override_t){.id = cfg->inspect.disable[i], .action = SL_ACT_OFF,
+                                       .severity = -1};
+    for (size_t i = 0; i < cfg->inspect.n_warn; i++)
+        ov[k++] = (sl_rule_override_t){.id = cfg->inspect.warn[i], .action = SL_ACT_WARN,
+                                       .severity = -1};
+    sl_ruleset_opts_t opts = {.paths = (const char *const *)cfg->inspect.rules,
+                              .n_paths = cfg->inspect.n_rules,
+                              .overrides = ov,
+                              .n_overrides = k};
+    sl_buf_t err = {0};
+    server.rules = sl_ruleset_load(&opts, &err);
+    free(ov);
+    if (server.rules == NULL) {
+        fprintf(stderr, "sluice: cannot load the detection rules:\n%s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    sl_buf_free(&err);
+    sl_info("inspection on: %zu rules, %zu KiB of compiled patterns",
+            sl_ruleset_count(server.rules), sl_ruleset_db_bytes(server.rules) / 1024);
+    return 0;
+}
+
 static unsigned cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -396,7 +430,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
                 p->cfg->audit_path, strerror(errno));
         goto out_policy;
     }
-    if (setup_interception(p->cfg) != 0)
+    if (setup_interception(p->cfg) != 0 || setup_inspection(p->cfg) != 0)
         goto out_policy;
     if (sl_admin_open(p->cfg) != 0)
         goto out_policy;
@@ -491,6 +525,8 @@ out_policy:
         server.held = h->next;
         free(h);
     }
+    if (server.rules)
+        sl_ruleset_unref(server.rules);
     if (server.certs)
         sl_certcache_free(server.certs);
     if (server.ca)

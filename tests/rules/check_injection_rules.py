@@ -171,7 +171,7 @@ def variants(text):
         f = fold(r)
         plain.extend([r, f, f.translate(HOMOGLYPH)])
     plain = list(dict.fromkeys(plain))
-    leet = list(dict.fromkeys(p.translate(LEET) for p in plain[1:]))
+    leet = list(dict.fromkeys(p.translate(LEET) for p in plain))
     return plain, leet
 
 

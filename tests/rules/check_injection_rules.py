@@ -37,6 +37,7 @@ import os
 import random
 import re
 import sys
+import time
 import unicodedata
 import urllib.parse
 
@@ -61,6 +62,7 @@ ID_RE = re.compile(r"^[a-z0-9-]+$")
 MIN_EXAMPLES = 2
 FP_LIMIT = 0.005
 FILE_CAP = 64 * 1024
+COMPILE_LIMIT = 3.0
 
 # Constructs Hyperscan refuses (it reports them at compile time; we want the
 # error here, with the rule id, before the engine refuses the whole set).
@@ -201,14 +203,59 @@ class Hyperscan:
         self.lib.hs_free_database.argtypes = [ctypes.c_void_p]
         self.lib.hs_free_scratch.argtypes = [ctypes.c_void_p]
         self.lib.hs_free_compile_error.argtypes = [ctypes.POINTER(self.Err)]
+        self.lib.hs_compile_multi.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_uint),
+            ctypes.POINTER(ctypes.c_uint), ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
+            ctypes.POINTER(ctypes.POINTER(self.Err))]
 
-    def compile(self, pattern, flags):
-        bits = 0
+    @staticmethod
+    def bits(flags):
+        b = 8  # HS_FLAG_SINGLEMATCH: one report per rule is enough here.
         for f in flags:
-            bits |= {"caseless": 1, "dotall": 2, "multiline": 4, "utf8": 32}[f]
+            b |= {"caseless": 1, "dotall": 2, "multiline": 4, "utf8": 32}[f]
+        return b
+
+    def compile_multi(self, patterns, flags):
+        """One block-mode database; match ids are indexes into `patterns`."""
+        n = len(patterns)
+        exprs = (ctypes.c_char_p * n)(*[p.encode("utf-8") for p in patterns])
+        fl = (ctypes.c_uint * n)(*[self.bits(f) for f in flags])
+        ids = (ctypes.c_uint * n)(*range(n))
         db = ctypes.c_void_p()
         err = ctypes.POINTER(self.Err)()
-        rc = self.lib.hs_compile(pattern.encode("utf-8"), bits | 8, 1, None,
+        rc = self.lib.hs_compile_multi(exprs, fl, ids, n, 1, None,
+                                       ctypes.byref(db), ctypes.byref(err))
+        if rc != 0:
+            msg = err.contents.message.decode() if err else "rc=%d" % rc
+            self.lib.hs_free_compile_error(err)
+            raise RuntimeError("hs_compile_multi: " + msg)
+        return db
+
+    def scan_ids(self, db, scratch, data):
+        """Set of pattern ids matching `data`."""
+        hit = set()
+
+        def on_match(i, _frm, _to, _flags, _ctx):
+            hit.add(i)
+            return 0
+
+        cb = self.HANDLER(on_match)
+        b = data.encode("utf-8", "surrogatepass")
+        self.lib.hs_scan(db, b, len(b), 0, scratch, cb, None)
+        return hit
+
+    def scratch(self, db):
+        s = ctypes.c_void_p()
+        if self.lib.hs_alloc_scratch(db, ctypes.byref(s)) != 0:
+            raise RuntimeError("hs_alloc_scratch failed")
+        return s
+
+    def compile(self, pattern, flags):
+        bits = self.bits(flags)
+        db = ctypes.c_void_p()
+        err = ctypes.POINTER(self.Err)()
+        rc = self.lib.hs_compile(pattern.encode("utf-8"), bits, 1, None,
                                  ctypes.byref(db), ctypes.byref(err))
         if rc != 0:
             msg = err.contents.message.decode() if err else "rc=%d" % rc
@@ -394,9 +441,15 @@ def check_examples(rules, hs, problems):
     for r in rules:
         db = None
         if hs:
+            t0 = time.monotonic()
             db, err = hs.compile(r.d["pattern"], r.flags)
+            took = time.monotonic() - t0
             if err:
                 problems.append("%s: hyperscan: %s" % (r.id, err))
+            elif took > COMPILE_LIMIT:
+                # A pattern this costly to compile slows every rule reload.
+                problems.append("%s: hyperscan compile took %.1fs (> %.0fs)"
+                                % (r.id, took, COMPILE_LIMIT))
         for kind in ("match", "no_match"):
             for s in r.d["examples"][kind]:
                 plain, leet = variants(s)
@@ -446,7 +499,37 @@ def system_sample(n, seed=7):
     return sorted(rnd.sample(files, min(n, len(files))))
 
 
-def scan_corpus(rules, paths, label, show):
+class HsCorpusScanner:
+    """All rules in one Hyperscan database (plus one for the leet rules):
+    the corpus runs through it, Python re then confirms each candidate."""
+
+    def __init__(self, hs, rules):
+        self.hs = hs
+        self.rules = rules
+        self.leet_rules = [r for r in rules if r.leet]
+        self.db = hs.compile_multi([r.d["pattern"] for r in rules],
+                                   [r.flags for r in rules])
+        self.s = hs.scratch(self.db)
+        self.ldb = self.ls = None
+        if self.leet_rules:
+            self.ldb = hs.compile_multi(
+                [r.d["pattern"] for r in self.leet_rules],
+                [r.flags for r in self.leet_rules])
+            self.ls = hs.scratch(self.ldb)
+
+    def candidates(self, plain, leet):
+        out = set()
+        for v in plain:
+            out |= {self.rules[i].id for i in self.hs.scan_ids(self.db,
+                                                                self.s, v)}
+        if self.ldb:
+            for v in leet:
+                out |= {self.leet_rules[i].id
+                        for i in self.hs.scan_ids(self.ldb, self.ls, v)}
+        return out
+
+
+def scan_corpus(rules, paths, label, show, fast=None):
     flagged = {}
     per_rule = {}
     scanned = 0
@@ -456,9 +539,16 @@ def scan_corpus(rules, paths, label, show):
             continue
         scanned += 1
         plain, leet = variants(text)
+        cands = fast.candidates(plain, leet) if fast else None
         for r in rules:
+            if cands is not None and r.id not in cands:
+                continue
             v = r.hit(plain, leet)
             if v is None:
+                if cands is not None:
+                    print("   note: hyperscan-only hit %s in %s" % (r.id, p))
+                    flagged.setdefault(p, []).append((r.id, "(hyperscan)"))
+                    per_rule[r.id] = per_rule.get(r.id, 0) + 1
                 continue
             m = r.rx.search(v) or r.rx.search(v.translate(LEET))
             ex = m.group(0) if m else "?"
@@ -482,6 +572,8 @@ def main():
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("--no-system-corpus", action="store_true")
     ap.add_argument("--show", type=int, default=40)
+    ap.add_argument("--python-only", action="store_true",
+                    help="scan the corpora with Python re only (slow)")
     a = ap.parse_args()
 
     problems = []
@@ -504,13 +596,19 @@ def main():
     if not bfiles:
         print("FAIL no benign corpus under %s" % bdir)
         ok = False
-    _, bad = scan_corpus(rules, bfiles, "benign corpus", a.show)
+    fast = None
+    if hs and not a.python_only and not problems:
+        t0 = time.monotonic()
+        fast = HsCorpusScanner(hs, rules)
+        print("hyperscan: all %d rules compiled in %.1fs" % (
+            len(rules), time.monotonic() - t0))
+    _, bad = scan_corpus(rules, bfiles, "benign corpus", a.show, fast)
     if bad:
         print("FAIL findings on the committed benign corpus")
         ok = False
     if not a.no_system_corpus:
         n, bad = scan_corpus(rules, system_sample(a.sample),
-                             "system sample", a.show)
+                             "system sample", a.show, fast)
         if n and bad / n >= FP_LIMIT:
             print("FAIL false-positive rate %.3f%% >= %.1f%%" % (
                 100 * bad / n, 100 * FP_LIMIT))

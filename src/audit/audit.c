@@ -154,6 +154,16 @@ void sl_audit_write(const sl_audit_event_t *ev)
         sl_buf_append_str(&b, ",\"secrets\":");
         sl_buf_append_str(&b, ev->secrets);
     }
+    if (ev->findings) {
+        sl_buf_append_str(&b, ",\"findings\":[\"");
+        for (const char *q = ev->findings; *q; q++) {
+            if (*q == ',')
+                sl_buf_append_str(&b, "\",\"");
+            else
+                sl_buf_append_json(&b, q, 1);
+        }
+        sl_buf_append_str(&b, "\"]");
+    }
     sl_buf_append_str(&b, ",\"status\":");
     sl_buf_append_u64(&b, (uint64_t)(ev->status < 0 ? 0 : ev->status));
     sl_buf_append_str(&b, ",\"bytes_in\":");

@@ -24,6 +24,7 @@ typedef struct sl_audit_event {
     uint64_t bytes_out;    /* response bytes sent to the client (head + body) */
     double duration_ms;
     const char *secrets;   /* JSON array of injected secrets ("name@where"), or NULL */
+    const char *findings;  /* comma-separated rule ids the inspection found, or NULL */
 } sl_audit_event_t;
 
 /* Open the sink: "-" stdout, "off" none, else a file opened for append.

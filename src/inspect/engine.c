@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "inspect/decode.h"
+#include "inspect/dbcache.h"
 #include "inspect/engine_int.h"
 #include "inspect/normalize.h"
 
@@ -158,9 +159,12 @@ int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err)
         r->max_width = info->max_width;
         free(info);
     }
+    if (sl_dbcache_load(rs) == 0)
+        return 0;
     for (int g = 0; g < SL_DB__COUNT; g++)
         if (compile_group(rs, (sl_dbgroup_t)g, err) < 0)
             return -1;
+    sl_dbcache_store(rs);
     return 0;
 }
 
@@ -808,6 +812,14 @@ static void scan_layer(scan_ctx_t *c, layer_t *L)
                      .root_kind = L->root_kind};
         scan_folded(c, &F, buf, fn);
         free(F.map);
+        /* Some markers live in what folding removes (line structure, runs of
+         * zero-width or tag characters): the same rules also see raw text. */
+        if (c->mask & SL_CAT_BIT(SL_CAT_INJECTION))
+            run_db(c, SL_DB_INJECTION, L, L->p, L->n);
+        if (c->mask & SL_CAT_BIT(SL_CAT_TOOL_POISONING))
+            run_db(c, SL_DB_TOOLPOISON, L, L->p, L->n);
+        if (c->mask & SL_CAT_BIT(SL_CAT_SHELL))
+            run_db(c, SL_DB_SHELL, L, L->p, L->n);
     }
     free(buf);
     buf = NULL;

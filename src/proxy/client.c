@@ -112,6 +112,8 @@ static void exchange_audit(sl_client_t *c)
         if (n_used)
             ev.secrets = sl_buf_cstr(&used);
     }
+    if (x->findings[0])
+        ev.findings = x->findings;
     sl_audit_write(&ev);
     sl_buf_free(&used);
 }
@@ -120,6 +122,7 @@ static void exchange_audit(sl_client_t *c)
 /* Release the credential-injection state of the exchange (wiped). */
 static void exchange_drop_secrets(sl_exchange_t *x)
 {
+    sl_inspect_request_done(x);
     if (x->sbody) {
         sl_secret_body_free(x->sbody);
         free(x->sbody);
@@ -386,9 +389,15 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     if (u->has_port)
         sl_buf_appendf(h, ":%u", u->port);
     sl_buf_append_str(h, "\r\n");
+    /* Compressed responses cannot be inspected: ask for them plain. */
+    bool plain = c->w->server->rules && x->policy->cfg->inspect.responses;
+    if (plain)
+        sl_buf_append_str(h, "Accept-Encoding: identity\r\n");
     for (size_t i = 0; i < n_fwd; i++) {
         const sl_h1_header_t *f = &fwd[i];
         if (x->rechunk && sl_view_ieq(f->name, "content-length"))
+            continue;
+        if (plain && sl_view_ieq(f->name, "accept-encoding"))
             continue;
         sl_buf_append_view(h, f->name);
         sl_buf_append(h, ": ", 2);
@@ -716,6 +725,14 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         exchange_finish(c);
         return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
     }
+    if (is_connect) {
+        sl_verdict_t iv = {0};
+        if (sl_inspect_request_head(c, NULL, NULL, 0, &iv)) {
+            sl_respond_refusal(c, &iv);
+            exchange_finish(c);
+            return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
+        }
+    }
     if (is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host)) {
         /* Check where the name leads before saying 200, so DNS failures and
          * private answers are refused on the CONNECT itself. */
@@ -736,6 +753,14 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
             if (!sl_view_ieq(req->headers[i].name, "host") &&
                 !sl_h1_is_hop_by_hop(req->headers[i].name, req->headers, req->n_headers))
                 fwd[n_fwd++] = req->headers[i];
+        sl_verdict_t iv = {0};
+        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv)) {
+            if (x->framing.kind != SL_H1_BODY_NONE)
+                c->flags |= SL_CF_CLOSE_AFTER;
+            sl_respond_refusal(c, &iv);
+            exchange_finish(c);
+            return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
+        }
         if (x->policy->secrets && apply_secrets(c, req, &u, fwd, n_fwd) != 0)
             return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
         if (x->sd)
@@ -863,7 +888,19 @@ static void body_stop(sl_client_t *c, const sl_verdict_t *refusal, const char *b
 static int emit_body(sl_client_t *c, const char *p, size_t n, bool done)
 {
     sl_exchange_t *x = &c->x;
-    sl_buf_t filtered = {0};
+    sl_buf_t inspected = {0}, filtered = {0};
+    if (c->w->server->rules) {
+        sl_verdict_t v = {0};
+        if (sl_inspect_request_body(c, p, n, done, &inspected, &v) != 0) {
+            sl_info("request %s from %s refused by %s: %s", x->id, x->ident->name, v.rule,
+                    v.reason);
+            sl_buf_free(&inspected);
+            body_stop(c, &v, NULL);
+            return -1;
+        }
+        p = inspected.p;
+        n = inspected.n;
+    }
     if (x->sbody) {
         int r = n ? sl_secret_body_feed(x->sbody, p, n, &filtered) : 0;
         if (r == 0 && done)
@@ -873,6 +910,7 @@ static int emit_body(sl_client_t *c, const char *p, size_t n, bool done)
             snprintf(v.reason, sizeof v.reason, "%s", x->sbody->reason);
             sl_warn("request %s from %s: %s in the body", x->id, x->ident->name, v.reason);
             sl_buf_free(&filtered);
+            sl_buf_free(&inspected);
             body_stop(c, &v, NULL);
             return -1;
         }
@@ -899,6 +937,7 @@ static int emit_body(sl_client_t *c, const char *p, size_t n, bool done)
     }
     int r = nb ? sl_upstream_send(c->up, b, nb) : 0;
     sl_buf_free(&filtered);
+    sl_buf_free(&inspected);
     if (r != 0) {
         sl_client_close(c);
         return -1;

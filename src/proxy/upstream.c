@@ -28,6 +28,7 @@ static const sl_config_t *cfg_of(sl_upstream_t *up)
 
 static void drop_redactor(sl_upstream_t *up)
 {
+    sl_inspect_response_done(up);
     if (up->redact) {
         sl_redactor_free(up->redact);
         free(up->redact);
@@ -580,6 +581,26 @@ static void response_complete(sl_upstream_t *up)
  * are flushed and the last chunk and trailers written. */
 static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
 {
+    sl_verdict_t v = {0};
+    if (sl_inspect_response_body(up, p, n, done, &v) != 0) {
+        sl_client_t *c = up->c;
+        sl_info("request %s: response refused by %s: %s", c->x.id, v.rule, v.reason);
+        if (up->out_head.n) {
+            /* Nothing reached the agent yet: it gets the refusal instead. */
+            sl_buf_reset(&up->out_head);
+            c->up = NULL;
+            c->flags |= SL_CF_CLOSE_AFTER;
+            sl_upstream_close(up);
+            sl_client_upstream_refused(c, &v);
+        } else {
+            c->x.verdict = "block";
+            c->x.rule = v.rule;
+            c->x.scanner = v.scanner;
+            snprintf(c->x.reason, sizeof c->x.reason, "%.200s (response cut off)", v.reason);
+            sl_client_close(c);
+        }
+        return false;
+    }
     sl_buf_t red = {0};
     if (up->redact) {
         if (n)
@@ -701,6 +722,26 @@ static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
 {
     sl_exchange_t *x = &up->c->x;
     sl_secret_store_t *store = x->policy->secrets;
+    if (up->c->w->server->rules && x->policy->cfg->inspect.responses &&
+        up->framing.kind != SL_H1_BODY_NONE) {
+        for (size_t i = 0; i < res->n_headers; i++) {
+            if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
+                sl_view_ieq(res->headers[i].value, "identity"))
+                continue;
+            sl_client_t *c = up->c;
+            sl_verdict_t v = {.blocked = true, .rule = "inspection-limit",
+                              .scanner = "inspect:limit"};
+            snprintf(v.reason, sizeof v.reason,
+                     "the upstream sent a compressed response (Content-Encoding: %.40s) although "
+                     "sluice asked for identity; it cannot be inspected",
+                     res->headers[i].value.p);
+            c->up = NULL;
+            c->flags |= SL_CF_CLOSE_AFTER;
+            sl_upstream_close(up);
+            sl_client_upstream_refused(c, &v);
+            return -1;
+        }
+    }
     if (store == NULL || up->framing.kind == SL_H1_BODY_NONE)
         return 0;
     for (size_t i = 0; i < res->n_headers; i++) {

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pwd.h>
+
 #include <openssl/evp.h>
 
 #include "core/log.h"
@@ -32,6 +34,12 @@ static bool cache_dir(char *out, size_t cap)
         return dir_ok(out);
     }
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (home == NULL || *home == '\0') {
+        /* A stripped environment (service managers, tests): the same home
+         * as an interactive start, so both find the same cache. */
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw ? pw->pw_dir : NULL;
+    }
     if ((xdg && *xdg) || (home && *home)) {
         char parent[512];
         if (xdg && *xdg)

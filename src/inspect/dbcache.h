@@ -10,7 +10,8 @@
  * checks.
  *
  * Directory: $SLUICE_CACHE_DIR, else $XDG_CACHE_HOME/sluice, else
- * $HOME/.cache/sluice, else /tmp/sluice-cache-<uid>; created 0700 and only
+ * $HOME/.cache/sluice (home from the password database when HOME is unset),
+ * else /tmp/sluice-cache-<uid>; created 0700 and only
  * used if owned by the current user. */
 #ifndef SLUICE_INSPECT_DBCACHE_H
 #define SLUICE_INSPECT_DBCACHE_H

@@ -119,7 +119,7 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
                     hs_free_database(t);
                     r->no_som |= 1u;
                     r->info.exact_start = false;
-                    sl_info("%s:%u: rule '%s': pattern compiled without start-of-match "
+                    sl_debug("%s:%u: rule '%s': pattern compiled without start-of-match "
                             "tracking (%s); its start offsets are approximate",
                             r->info.file, r->info.line, r->info.id, cerr->message);
                     hs_free_compile_error(cerr);

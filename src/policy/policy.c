@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <fnmatch.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -291,6 +292,45 @@ void sl_policy_unref(sl_policy_t *p)
     free(p);
 }
 
+/* Does a host name carry data in its labels? Encoded or random runs (hex,
+ * base32, base64) are long, dash-free, digit-bearing and high in entropy;
+ * names people choose are words joined by dashes. Judged per dash-free run
+ * of a label. */
+static bool encoded_label(const char *host, char *why, size_t cap)
+{
+    const char *p = host;
+    while (*p) {
+        size_t n = strcspn(p, ".-");
+        if (n >= 24) {
+            unsigned counts[256] = {0}, digits = 0;
+            bool hex = true;
+            for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)p[i];
+                counts[ch]++;
+                digits += ch >= '0' && ch <= '9';
+                hex &= sl_hexval(ch) >= 0;
+            }
+            double h = 0;
+            for (int k = 0; k < 256; k++)
+                if (counts[k]) {
+                    double f = (double)counts[k] / (double)n;
+                    h -= f * log2(f);
+                }
+            if (hex || (h >= 3.6 && digits >= 2) || n >= 50) {
+                snprintf(why, cap,
+                         "a %zu-character run in the host name looks like encoded data "
+                         "(entropy %.1f bits/char%s)",
+                         n, h, hex ? ", hex" : "");
+                return true;
+            }
+        }
+        p += n;
+        if (*p)
+            p++;
+    }
+    return false;
+}
+
 void sl_policy_check_target(const sl_policy_t *p, const sl_identity_t *id, sl_view_t host,
                             uint16_t port, sl_target_t *t, sl_verdict_t *v)
 {
@@ -312,6 +352,11 @@ void sl_policy_check_target(const sl_policy_t *p, const sl_identity_t *id, sl_vi
         return;
     }
     t->is_literal = lit == 1;
+    char why[160];
+    if (!t->is_literal && encoded_label(t->host, why, sizeof why)) {
+        verdict_block(v, "url", "url.encoded-hostname", "%s", why);
+        return;
+    }
     const sl_ip_t *ip = t->is_literal ? &t->literal : NULL;
     int i;
     if (p->killed || rs->killed) {

@@ -201,6 +201,10 @@ class Upstream:
             daemon_threads = True
             allow_reuse_address = True
 
+            def handle_error(self, request, client_address):
+                # A client (sluice) closing early is an outcome, not a runner fault.
+                pass
+
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -314,9 +318,10 @@ class Sluice:
         except OSError:
             return 0
 
-    def audit_since(self, offset, wait=1.5):
-        """Audit events written after `offset` (lines are batched per loop
-        turn, so wait a little for them)."""
+    def audit_since(self, offset, host, wait=1.5):
+        """Audit events for `host` written after `offset` (lines are batched
+        per loop turn, so wait a little for them; filtering by host keeps a
+        late line of the previous case out)."""
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -328,9 +333,11 @@ class Sluice:
             events = []
             for line in data.splitlines():
                 try:
-                    events.append(json.loads(line))
+                    e = json.loads(line)
                 except ValueError:
-                    pass
+                    continue
+                if str(e.get("host", "")).lower().strip("[]") == host:
+                    events.append(e)
             if events or time.monotonic() >= deadline:
                 return events
             time.sleep(0.05)
@@ -390,6 +397,7 @@ def run_case(case, sl, up, timeout):
         if p.get("content_type"):
             headers["Content-Type"] = p["content_type"]
     want = p["response_body"].encode("utf-8") if is_resp else None
+    host = (urlsplit(url).hostname or "").lower()
     up.begin(want)
     off = sl.audit_size()
     notes = [note] if note else []
@@ -402,7 +410,7 @@ def run_case(case, sl, up, timeout):
         content = r.content
     except requests.exceptions.ProxyError as e:
         # A refused CONNECT: requests hides the head, the audit trail has it.
-        events = sl.audit_since(off)
+        events = sl.audit_since(off, host)
         ev = audit_block(events)
         msg = str(e)
         if ev and "Tunnel connection failed: %s" % ev.get("status") in msg and ev.get("status") in BLOCK_STATUSES:
@@ -412,7 +420,7 @@ def run_case(case, sl, up, timeout):
         return "error", {"exception": msg[:300]}, "; ".join(notes + ["proxy error, no audited block"])
     except requests.exceptions.RequestException as e:
         arrived = up.arrivals()
-        events = sl.audit_since(off)
+        events = sl.audit_since(off, host)
         ev = audit_block(events)
         if is_resp and arrived and ev:
             # The response was cut off by sluice after the head went out.
@@ -423,7 +431,7 @@ def run_case(case, sl, up, timeout):
     finally:
         s.close()
     arrived = up.arrivals()
-    events = sl.audit_since(off, wait=0.3)
+    events = sl.audit_since(off, host, wait=1.0)
     if r.status_code in BLOCK_STATUSES and r.headers.get("X-Sluice-Blocked"):
         rule, scanner = refusal_evidence(r)
         ev = {"rule": rule, "scanner": scanner, "status": r.status_code}

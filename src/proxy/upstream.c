@@ -859,7 +859,10 @@ static void process_response_head(sl_upstream_t *up)
             sl_chunked_init(up->chunked);
         }
         relay_body(up);
-        if (up->state == SL_US_BODY)
+        /* With response inspection the head waits for the first body bytes,
+         * so a refusal can still replace the whole response. */
+        if (up->state == SL_US_BODY &&
+            !(up->w->server->rules && c->x.policy->cfg->inspect.responses))
             flush_head(up);
         return;
     }

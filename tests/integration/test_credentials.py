@@ -173,3 +173,28 @@ def test_missing_source_is_a_startup_error(tmp_path):
                        timeout=20, env=env)
     assert p.returncode == 1
     assert "gone" in p.stderr and "SLUICE_TEST_UNSET_VAR" in p.stderr
+
+
+def test_placeholder_out_of_scope_path_is_refused(sluice_factory, upstream, tmp_path):
+    s = start(sluice_factory, upstream, tmp_path, paths=["/v1/"])
+    r = requests.get("http://upstream.test/fixed?n=1", proxies=proxies(s),
+                     headers={"Authorization": "Bearer " + PH})
+    assert r.status_code == 403
+    assert r.json()["rule"] == "secret.out-of-scope"
+    r = requests.get("http://upstream.test/v1/../fixed", proxies=proxies(s),
+                     headers={"Authorization": "Bearer " + PH})
+    assert r.status_code in (400, 403)
+
+
+def test_placeholder_out_of_scope_identity_is_refused(sluice_factory, upstream, tmp_path):
+    cfg = secrets_config(tmp_path, identities=["trusted-agent"])
+    for r in cfg["routes"]:
+        r["to"] = upstream.addr
+    cfg["identities"] = [{"name": "trusted-agent", "sources": ["10.99.0.0/16"]}]
+    s = sluice_factory(cfg)
+    # This client is 127.0.0.1: the default identity, not trusted-agent.
+    r = requests.get("http://upstream.test/fixed?n=1", proxies=proxies(s),
+                     headers={"Authorization": "Bearer " + PH})
+    assert r.status_code == 403
+    assert r.json()["rule"] == "secret.out-of-scope"
+    assert "identity" in r.json()["reason"]

@@ -17,6 +17,7 @@
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
 #include "inspect/inspect.h"
+#include "secrets/store.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
 
@@ -486,6 +487,11 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         sl_info("listening on %s%s%s:%u", strchr(p->cfg->listen[k].host, ':') ? "[" : "",
                 p->cfg->listen[k].host, strchr(p->cfg->listen[k].host, ':') ? "]" : "",
                 p->cfg->listen[k].port);
+    /* Placeholders are what the sandbox holds instead of the values: say
+     * them, so the operator can put them in the sandbox's environment. */
+    for (size_t i = 0; p->secrets && i < sl_secret_store_count(p->secrets); i++)
+        sl_info("secret %s: the sandbox uses the placeholder %s", sl_secret_store_name(p->secrets, i),
+                sl_secret_store_placeholder(p->secrets, i));
     sl_info("sluice %s ready: %zu worker(s), policy from %s", SLUICE_VERSION, server.n_workers,
             config_path ? config_path : "the built-in default");
 

@@ -198,3 +198,26 @@ def test_placeholder_out_of_scope_identity_is_refused(sluice_factory, upstream, 
     assert r.status_code == 403
     assert r.json()["rule"] == "secret.out-of-scope"
     assert "identity" in r.json()["reason"]
+
+
+def test_compressed_echo_is_never_passed_unchecked(sluice_factory, upstream, tmp_path):
+    # A compressed response to a request that carried a credential cannot be
+    # checked for an echo of it: refused, never delivered unchecked.
+    cfg = secrets_config(tmp_path)
+    for r in cfg["routes"]:
+        r["to"] = upstream.addr
+    cfg["inspect"] = {"enabled": False}
+    s = sluice_factory(cfg)
+    r = requests.get("http://upstream.test/gzip", proxies=proxies(s),
+                     headers={"Authorization": "Bearer " + PH})
+    assert r.status_code == 502
+    assert r.headers["X-Sluice-Error"] == "secret.response-encoded"
+    assert REAL.encode() not in r.content
+
+
+def test_compressed_response_refused_when_inspecting(sluice_factory, upstream, tmp_path):
+    s = start(sluice_factory, upstream, tmp_path)
+    r = requests.get("http://upstream.test/gzip", proxies=proxies(s),
+                     headers={"Authorization": "Bearer " + PH})
+    assert r.status_code == 403
+    assert r.headers["X-Sluice-Blocked"] == "inspection-limit"

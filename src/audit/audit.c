@@ -150,6 +150,8 @@ void sl_audit_write(const sl_audit_event_t *ev)
     field_str(&b, "scanner", ev->scanner);
     field_str(&b, "reason", ev->reason);
     field_str(&b, "upstream", ev->upstream);
+    if (ev->severity)
+        field_str(&b, "severity", ev->severity);
     if (ev->secrets) {
         sl_buf_append_str(&b, ",\"secrets\":");
         sl_buf_append_str(&b, ev->secrets);

@@ -25,6 +25,7 @@ typedef struct sl_audit_event {
     double duration_ms;
     const char *secrets;   /* JSON array of injected secrets ("name@where"), or NULL */
     const char *findings;  /* comma-separated rule ids the inspection found, or NULL */
+    const char *severity;  /* "high" for exfiltration signatures, else NULL */
 } sl_audit_event_t;
 
 /* Open the sink: "-" stdout, "off" none, else a file opened for append.

@@ -114,6 +114,8 @@ static void exchange_audit(sl_client_t *c)
     }
     if (x->findings[0])
         ev.findings = x->findings;
+    if (x->sd && x->sd->refused && x->sd->high_severity)
+        ev.severity = "high";
     sl_audit_write(&ev);
     sl_buf_free(&used);
 }

@@ -77,6 +77,8 @@ def test_placeholder_out_of_scope_host_is_refused(sluice_factory, upstream, tmp_
     assert r.json()["rule"] == "secret.out-of-scope"
     time.sleep(0.2)
     assert upstream.snapshot()["requests"] == []
+    ev = s.audit(1)[0]
+    assert ev["rule"] == "secret.out-of-scope" and ev["severity"] == "high"
 
 
 def test_placeholder_out_of_scope_method_is_refused(sluice_factory, upstream, tmp_path):

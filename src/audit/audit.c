@@ -213,8 +213,7 @@ void sl_audit_flush(void)
         sl_buf_free(&tl_batch);
 }
 
-void sl_audit_admin(const char *actor, const char *action, const char *identity,
-                    const char *detail)
+void sl_audit_admin(const char *actor, const char *action, const char *identity, const char *detail)
 {
     int fd = atomic_load(&audit_fd);
     if (fd < 0)

@@ -57,7 +57,8 @@ static SSL_CTX *client_ctx(const char *bundle, const char *route_bundle, sl_buf_
 
 bool sl_policy_passthrough(const sl_policy_t *p, const char *host)
 {
-    return p->passthrough && sl_hostset_match(p->passthrough, sl_view(host, strlen(host)), NULL) >= 0;
+    return p->passthrough &&
+           sl_hostset_match(p->passthrough, sl_view(host, strlen(host)), NULL) >= 0;
 }
 
 SSL_CTX *sl_policy_upstream_tls(const sl_policy_t *p, const sl_target_t *t)
@@ -121,8 +122,8 @@ static int ruleset_build(sl_ruleset_t *r, const sl_config_t *cfg, const char *id
     r->killed = e && e->killed;
     if (hostset_of(r->cfg->allow, r->cfg->n_allow, e ? e->allow : NULL, e ? e->n_allow : 0,
                    &r->allow) != 0 ||
-        hostset_of(r->cfg->deny, r->cfg->n_deny, e ? e->deny : NULL, e ? e->n_deny : 0,
-                   &r->deny) != 0 ||
+        hostset_of(r->cfg->deny, r->cfg->n_deny, e ? e->deny : NULL, e ? e->n_deny : 0, &r->deny) !=
+            0 ||
         hostset_of(r->cfg->approval.hosts, r->cfg->approval.n_hosts, NULL, 0, &r->approval) != 0) {
         sl_buf_appendf(err, "identity %s: cannot compile the host lists of policy %s\n", identity,
                        r->policy_name);
@@ -215,8 +216,8 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, const sl_overlay_t *overlay, uint64
             goto fail_tls;
         p->any_auth |= p->ids[i].auth != NULL;
     }
-    if (cfg->n_secrets && (p->secrets = sl_secret_store_new(cfg->secrets, cfg->n_secrets, err)) ==
-                              NULL)
+    if (cfg->n_secrets &&
+        (p->secrets = sl_secret_store_new(cfg->secrets, cfg->n_secrets, err)) == NULL)
         goto fail_tls;
     if (cfg->n_routes) {
         char **pats = calloc(cfg->n_routes, sizeof *pats);
@@ -579,7 +580,8 @@ void sl_policy_check_request(const sl_identity_t *id, sl_view_t method, const ch
 bool sl_policy_needs_approval(const sl_identity_t *id, sl_view_t method, const char *host)
 {
     const sl_ruleset_t *rs = &id->rules;
-    if (rs->approval == NULL || sl_hostset_match(rs->approval, sl_view(host, strlen(host)), NULL) < 0)
+    if (rs->approval == NULL ||
+        sl_hostset_match(rs->approval, sl_view(host, strlen(host)), NULL) < 0)
         return false;
     const sl_policy_cfg_t *pc = rs->cfg;
     if (pc->approval.n_methods == 0)

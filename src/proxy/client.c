@@ -435,8 +435,8 @@ static int identify(sl_client_t *c, const sl_h1_request_t *req)
         for (size_t i = 0; i < req->n_headers; i++)
             if (sl_view_ieq(req->headers[i].name, "proxy-authorization"))
                 auth = req->headers[i].value;
-        x->ident = sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth,
-                                      &why);
+        x->ident =
+            sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth, &why);
     }
     if (x->ident)
         return 0;
@@ -523,8 +523,8 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
         sl_url_t u;
         char host[256];
         if (sl_url_parse_absolute(req->target.p, req->target.n, &u) != SL_URL_OK ||
-            sl_host_normalize(u.host, host, sizeof host) < 0 ||
-            strcmp(host, c->tunnel_host) != 0 || u.port != c->tunnel_port) {
+            sl_host_normalize(u.host, host, sizeof host) < 0 || strcmp(host, c->tunnel_host) != 0 ||
+            u.port != c->tunnel_port) {
             sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
             snprintf(v.reason, sizeof v.reason,
                      "request inside the tunnel to %.180s names another host", c->tunnel_host);
@@ -549,7 +549,8 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
             if (hv.n && hv.p[0] == '[' && hv.p[hv.n - 1] == ']')
                 hu.host = sl_view(hv.p + 1, hv.n - 2);
         }
-        if (sl_host_normalize(hu.host, host, sizeof host) < 0 || strcmp(host, c->tunnel_host) != 0) {
+        if (sl_host_normalize(hu.host, host, sizeof host) < 0 ||
+            strcmp(host, c->tunnel_host) != 0) {
             sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
             snprintf(v.reason, sizeof v.reason,
                      "Host header does not match the tunnel's host %.180s", c->tunnel_host);
@@ -609,8 +610,8 @@ static int apply_secrets(sl_client_t *c, const sl_h1_request_t *req, const sl_ur
         if (x->sd->refused)
             snprintf(v.reason, sizeof v.reason, "%s", x->sd->reason);
         if (x->sd->high_severity)
-            sl_warn("request %s from %s: %s (possible exfiltration attempt)", x->id,
-                    x->ident->name, x->sd->reason);
+            sl_warn("request %s from %s: %s (possible exfiltration attempt)", x->id, x->ident->name,
+                    x->sd->reason);
         if (x->framing.kind != SL_H1_BODY_NONE)
             c->flags |= SL_CF_CLOSE_AFTER;
         sl_respond_refusal(c, &v);
@@ -712,8 +713,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     }
     sl_verdict_t v;
     sl_policy_check_target(x->policy, x->ident, u.host, u.port, &x->target, &v);
-    if (!v.blocked && !(is_connect && c->w->server->certs &&
-                        !sl_policy_passthrough(x->policy, x->target.host)))
+    if (!v.blocked &&
+        !(is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host)))
         sl_policy_check_request(x->ident, req->method, x->target.host, x->target.port,
                                 sl_view(x->path.p ? x->path.p : "/", x->path.n ? x->path.n : 1),
                                 &v);
@@ -831,8 +832,8 @@ static long process_head(sl_client_t *c, const char *p, size_t n)
 {
     const sl_config_t *cfg = cfg_of(c);
     sl_h1_header_t hdrs[MAX_HEADERS_CAP];
-    size_t cap = cfg->limits.max_headers < MAX_HEADERS_CAP ? cfg->limits.max_headers
-                                                            : MAX_HEADERS_CAP;
+    size_t cap =
+        cfg->limits.max_headers < MAX_HEADERS_CAP ? cfg->limits.max_headers : MAX_HEADERS_CAP;
     sl_h1_request_t req = {.headers = hdrs, .n_headers = cap};
     const char *err = NULL;
     size_t scan = n < cfg->limits.max_head_bytes ? n : cfg->limits.max_head_bytes;

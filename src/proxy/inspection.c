@@ -20,23 +20,23 @@
 
 /* Turn findings into a decision: the first blocking one refuses; warn
  * findings are noted for the audit event. Returns true when refused. */
-static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface,
-                   sl_verdict_t *v)
+static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface, sl_verdict_t *v)
 {
     for (size_t i = 0; i < f->n; i++) {
         const sl_finding_t *fd = &f->v[i];
         size_t used = strlen(x->findings);
-        if (used + strlen(fd->rule_id) + 2 < sizeof x->findings && !strstr(x->findings, fd->rule_id))
+        if (used + strlen(fd->rule_id) + 2 < sizeof x->findings &&
+            !strstr(x->findings, fd->rule_id))
             snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "",
                      fd->rule_id);
         if (fd->action != SL_ACT_BLOCK && fd->category != SL_CAT_LIMIT)
             continue;
         v->blocked = true;
         v->rule = fd->rule_id;
-        v->scanner = fd->category == SL_CAT_LIMIT ? "inspect:limit"
+        v->scanner = fd->category == SL_CAT_LIMIT        ? "inspect:limit"
                      : fd->category == SL_CAT_CREDENTIAL ? "inspect:credential"
-                     : fd->category == SL_CAT_FINANCIAL ? "inspect:financial"
-                     : fd->category == SL_CAT_INJECTION ? "inspect:injection"
+                     : fd->category == SL_CAT_FINANCIAL  ? "inspect:financial"
+                     : fd->category == SL_CAT_INJECTION  ? "inspect:injection"
                                                          : "inspect";
         snprintf(v->reason, sizeof v->reason, "%s (%s) found in the %s: %s",
                  sl_category_name(fd->category), sl_severity_name(fd->severity), surface,
@@ -100,7 +100,8 @@ int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, 
         return 0;
     }
     if (x->istream == NULL && (x->istream = sl_inspect_stream_open(rs, SL_SURF_BODY)) == NULL) {
-        *v = (sl_verdict_t){.blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
+        *v =
+            (sl_verdict_t){.blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
         snprintf(v->reason, sizeof v->reason, "cannot inspect the body (out of memory)");
         return -1;
     }
@@ -130,8 +131,7 @@ void sl_inspect_request_done(sl_exchange_t *x)
     sl_buf_free(&x->ihold);
 }
 
-int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
-                             sl_verdict_t *v)
+int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_verdict_t *v)
 {
     sl_client_t *c = up->c;
     const sl_ruleset_t *rs = c->w->server->rules;

@@ -101,5 +101,4 @@ void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v);
 void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail);
 void sl_respond_bad_request(sl_client_t *c, const char *reason);
 
-
 #endif

@@ -223,7 +223,8 @@ static void reload_locked(const char *why, bool only_if_changed)
         return;
     }
     sl_buf_t err = {0};
-    sl_config_t *cfg = sl_config_load_string(text.p ? text.p : "", text.n, server.config_path, &err);
+    sl_config_t *cfg =
+        sl_config_load_string(text.p ? text.p : "", text.n, server.config_path, &err);
     sl_buf_free(&server.config_text);
     server.config_text = text;
     if (cfg == NULL) {
@@ -375,11 +376,11 @@ static int setup_inspection(const sl_config_t *cfg)
     sl_rule_override_t *ov = n ? calloc(n, sizeof *ov) : NULL;
     size_t k = 0;
     for (size_t i = 0; i < cfg->inspect.n_disable; i++)
-        ov[k++] = (sl_rule_override_t){.id = cfg->inspect.disable[i], .action = SL_ACT_OFF,
-                                       .severity = -1};
+        ov[k++] = (sl_rule_override_t){
+            .id = cfg->inspect.disable[i], .action = SL_ACT_OFF, .severity = -1};
     for (size_t i = 0; i < cfg->inspect.n_warn; i++)
-        ov[k++] = (sl_rule_override_t){.id = cfg->inspect.warn[i], .action = SL_ACT_WARN,
-                                       .severity = -1};
+        ov[k++] =
+            (sl_rule_override_t){.id = cfg->inspect.warn[i], .action = SL_ACT_WARN, .severity = -1};
     sl_ruleset_opts_t opts = {.paths = (const char *const *)cfg->inspect.rules,
                               .n_paths = cfg->inspect.n_rules,
                               .overrides = ov,
@@ -490,8 +491,8 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     /* Placeholders are what the sandbox holds instead of the values: say
      * them, so the operator can put them in the sandbox's environment. */
     for (size_t i = 0; p->secrets && i < sl_secret_store_count(p->secrets); i++)
-        sl_info("secret %s: the sandbox uses the placeholder %s", sl_secret_store_name(p->secrets, i),
-                sl_secret_store_placeholder(p->secrets, i));
+        sl_info("secret %s: the sandbox uses the placeholder %s",
+                sl_secret_store_name(p->secrets, i), sl_secret_store_placeholder(p->secrets, i));
     sl_info("sluice %s ready: %zu worker(s), policy from %s", SLUICE_VERSION, server.n_workers,
             config_path ? config_path : "the built-in default");
 

@@ -127,8 +127,9 @@ static void up_timer_cb(uv_timer_t *t)
     switch (up->state) {
     case SL_US_DIAL:
         up->timed_out = true;
-        up_fail(up, 504, "connect-timeout", "the upstream did not accept the connection in time "
-                                            "(timeouts.connect)");
+        up_fail(up, 504, "connect-timeout",
+                "the upstream did not accept the connection in time "
+                "(timeouts.connect)");
         return;
     case SL_US_TLS:
         up_fail(up, 504, "tls-timeout",
@@ -349,15 +350,15 @@ static void pool_key(sl_client_t *c, char *key, size_t cap)
 {
     const sl_target_t *t = &c->x.target;
     snprintf(key, cap, "%llu|%s|%s|%u|%s|%u", (unsigned long long)c->x.policy->generation,
-             c->x.upstream_tls ? "tls" : "tcp", t->host, t->port,
-             t->route ? t->route->to_host : "", t->route ? t->route->to_port : 0);
+             c->x.upstream_tls ? "tls" : "tcp", t->host, t->port, t->route ? t->route->to_host : "",
+             t->route ? t->route->to_port : 0);
 }
 
 void sl_upstream_acquire(sl_client_t *c)
 {
     sl_worker_t *w = c->w;
     sl_exchange_t *x = &c->x;
-    char key[sizeof ((sl_upstream_t *)0)->key];
+    char key[sizeof((sl_upstream_t *)0)->key];
     pool_key(c, key, sizeof key);
     if (!x->is_connect && !x->retried) {
         for (sl_upstream_t *up = w->pool; up; up = up->next) {
@@ -569,8 +570,8 @@ static void response_complete(sl_upstream_t *up)
     if (!flush_head(up))
         return;
     sl_client_t *c = up->c;
-    bool reusable = up->framing.keep_alive && up->in.n == 0 && (c->flags & SL_CF_REQ_DONE) &&
-                    !c->x.upgrade;
+    bool reusable =
+        up->framing.keep_alive && up->in.n == 0 && (c->flags & SL_CF_REQ_DONE) && !c->x.upgrade;
     c->up = NULL;
     sl_upstream_release(up, reusable);
     sl_client_response_done(c);
@@ -696,8 +697,8 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
         sl_buf_append(h, ": ", 2);
         sl_buf_t red = {0};
         if (store && sl_secret_redact(store, f->value, &red) > 0) {
-            sl_warn("request %s: the upstream echoed a secret in header %.*s; redacted",
-                    c->x.id, (int)(f->name.n > 64 ? 64 : f->name.n), f->name.p);
+            sl_warn("request %s: the upstream echoed a secret in header %.*s; redacted", c->x.id,
+                    (int)(f->name.n > 64 ? 64 : f->name.n), f->name.p);
             sl_buf_append(h, red.p, red.n);
         } else {
             sl_buf_append_view(h, f->value);
@@ -729,8 +730,8 @@ static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
                 sl_view_ieq(res->headers[i].value, "identity"))
                 continue;
             sl_client_t *c = up->c;
-            sl_verdict_t v = {.blocked = true, .rule = "inspection-limit",
-                              .scanner = "inspect:limit"};
+            sl_verdict_t v = {
+                .blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
             snprintf(v.reason, sizeof v.reason,
                      "the upstream sent a compressed response (Content-Encoding: %.40s) although "
                      "sluice asked for identity; it cannot be inspected",

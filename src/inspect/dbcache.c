@@ -55,25 +55,6 @@ static bool cache_dir(char *out, size_t cap)
     return dir_ok(out);
 }
 
-static bool in_group(const sl_rule_t *r, int g)
-{
-    if (r->info.action == SL_ACT_OFF)
-        return false;
-    switch (g) {
-    case SL_DB_SECRETS:
-        return r->info.category == SL_CAT_CREDENTIAL || r->info.category == SL_CAT_FINANCIAL;
-    case SL_DB_INJECTION:
-        return r->info.category == SL_CAT_INJECTION;
-    case SL_DB_TOOLPOISON:
-        return r->info.category == SL_CAT_TOOL_POISONING;
-    case SL_DB_SHELL:
-        return r->info.category == SL_CAT_SHELL;
-    case SL_DB_LEET:
-        return r->leet;
-    default:
-        return false;
-    }
-}
 
 /* Path of the entry for this ruleset: SHA-256 of what shapes the databases. */
 static bool entry_path(const sl_ruleset_t *rs, char *out, size_t cap)
@@ -92,7 +73,7 @@ static bool entry_path(const sl_ruleset_t *rs, char *out, size_t cap)
         const sl_rule_t *r = &rs->rules[i];
         unsigned char groups = 0;
         for (int g = 0; g < SL_DB__COUNT; g++)
-            groups |= (unsigned char)(in_group(r, g) << g);
+            groups |= (unsigned char)(sl_engine_in_group(r, (sl_dbgroup_t)g) << g);
         EVP_DigestUpdate(md, r->info.pattern, strlen(r->info.pattern) + 1);
         EVP_DigestUpdate(md, &r->hs_flags, sizeof r->hs_flags);
         EVP_DigestUpdate(md, &groups, 1);

@@ -34,7 +34,7 @@ unsigned sl_inspect_surface_categories(sl_surface_t s)
 
 /* ---- compile ---------------------------------------------------------- */
 
-static bool in_group(const sl_rule_t *r, sl_dbgroup_t g)
+bool sl_engine_in_group(const sl_rule_t *r, sl_dbgroup_t g)
 {
     if (r->info.action == SL_ACT_OFF)
         return false;
@@ -81,7 +81,7 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
         abort();
     size_t n = 0;
     for (size_t i = 0; i < rs->n; i++)
-        if (in_group(&rs->rules[i], g))
+        if (sl_engine_in_group(&rs->rules[i], g))
             idx[n++] = (unsigned)i;
     int rc = 0;
     if (n == 0)

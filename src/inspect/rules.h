@@ -63,6 +63,8 @@ typedef struct sl_embedded_file {
 extern const sl_embedded_file_t sl_embedded_rules[];
 extern const size_t sl_embedded_rules_count;
 
+/* engine.c: does rule r belong in database group g (active rules only)? */
+bool sl_engine_in_group(const sl_rule_t *r, sl_dbgroup_t g);
 /* engine.c: compile every group; on error appends "file:line: rule 'id': ..." to err. */
 int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err);
 /* engine.c: free the databases. */

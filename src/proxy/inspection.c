@@ -10,6 +10,7 @@
  * upstream never gets a complete request. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "http/url.h"
@@ -131,12 +132,53 @@ void sl_inspect_request_done(sl_exchange_t *x)
     sl_buf_free(&x->ihold);
 }
 
+/* Prompt injection is text a model will read. Bodies that are not text (an
+ * image, an archive, random bytes) are not scanned for it: the media type
+ * says so, or the first bytes do (a NUL, or mostly control bytes). */
+static bool looks_binary(const char *p, size_t n)
+{
+    size_t odd = 0, k = n < 512 ? n : 512;
+    for (size_t i = 0; i < k; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == 0)
+            return true;
+        odd += (ch < 0x20 && ch != '\n' && ch != '\r' && ch != '\t' && ch != '\f' && ch != 0x1b) ||
+               ch == 0x7f;
+    }
+    /* UTF-8 text has high bytes too; only control bytes count against it. */
+    return k >= 64 && odd * 10 > k;
+}
+
+bool sl_inspect_binary_type(sl_view_t ct)
+{
+    static const char *prefixes[] = {"image/",
+                                     "audio/",
+                                     "video/",
+                                     "font/",
+                                     "application/octet-stream",
+                                     "application/zip",
+                                     "application/gzip",
+                                     "application/x-gzip",
+                                     "application/x-tar",
+                                     "application/wasm"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t l = strlen(prefixes[i]);
+        if (ct.n >= l && strncasecmp(ct.p, prefixes[i], l) == 0)
+            return true;
+    }
+    return false;
+}
+
 int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_verdict_t *v)
 {
     sl_client_t *c = up->c;
     const sl_ruleset_t *rs = c->w->server->rules;
-    if (rs == NULL || !c->x.policy->cfg->inspect.responses)
+    if (rs == NULL || !c->x.policy->cfg->inspect.responses || up->binary_body)
         return 0;
+    if (up->istream == NULL && n > 0 && looks_binary(p, n)) {
+        up->binary_body = true;
+        return 0;
+    }
     if (up->istream == NULL && (up->istream = sl_inspect_stream_open(rs, SL_SURF_RESPONSE)) == NULL)
         return 0;
     sl_findings_t f = {0};

@@ -47,6 +47,8 @@ void sl_inspect_request_done(sl_exchange_t *x);
 int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
                              sl_verdict_t *v);
 void sl_inspect_response_done(sl_upstream_t *up);
+/* Is this Content-Type a non-text media type (not scanned for injection)? */
+bool sl_inspect_binary_type(sl_view_t content_type);
 
 /* client.c */
 void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms);

@@ -204,6 +204,7 @@ struct sl_upstream {
     struct sl_redactor *redact;        /* echo redaction of the current response body, or NULL */
     struct sl_inspect_stream *istream; /* response body inspection, or NULL */
     bool sent_body;                    /* response bytes already reached the client */
+    bool binary_body; /* media type or first bytes say the body is not text: no injection scan */
     bool chunk_out;                    /* the client gets this response body chunked */
     bool got_bytes;                    /* any response byte seen for the current request */
     struct sockaddr_storage addrs[8];  /* checked addresses to try, in order */

@@ -826,6 +826,10 @@ static void process_response_head(sl_upstream_t *up)
         up->got_bytes = true;
         c->x.status = res.status;
         c->x.verdict = "allow";
+        up->binary_body = false;
+        for (size_t i = 0; i < res.n_headers; i++)
+            if (sl_view_ieq(res.headers[i].name, "content-type"))
+                up->binary_body = sl_inspect_binary_type(res.headers[i].value);
         if (setup_redaction(up, &res) != 0)
             return;
         up->chunk_out = c->x.client_minor == 1 && up->framing.kind != SL_H1_BODY_UNTIL_CLOSE &&

@@ -164,6 +164,7 @@ typedef struct conn {
     long body_left;    /* body bytes still to read; -1 while reading the head */
     long body_len;     /* Content-Length of the current response */
     bool server_close; /* response said Connection: close */
+    double retry_at;   /* an idle slot reconnects no earlier than this */
 } conn_t;
 
 static opts_t O;
@@ -219,6 +220,8 @@ static void conn_close(conn_t *c)
 static void conn_fail(conn_t *c, enum err_kind k)
 {
     S.errors[k]++;
+    /* Back off a little so a dead proxy is not hammered in a tight loop. */
+    c->retry_at = now_s() + 0.01;
     if (O.check)
         stop_flag = 1; /* a check reports the first failure, not thousands */
     conn_close(c);
@@ -228,7 +231,7 @@ static void conn_start(conn_t *c, double now)
 {
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd == -1) {
-        S.errors[E_CONNECT]++;
+        conn_fail(c, E_CONNECT);
         return;
     }
     int one = 1;
@@ -716,8 +719,8 @@ int main(int argc, char **argv)
     struct epoll_event evs[256];
     while (!stop_flag && now < end && (O.max_requests == 0 || (long)S.requests < O.max_requests)) {
         int wait_ms = (int)((end - now) * 1000) + 1;
-        if (wait_ms > 100)
-            wait_ms = 100;
+        if (wait_ms > 10)
+            wait_ms = 10; /* timeouts and reconnect back-off are checked per wake-up */
         int n = epoll_wait(ep, evs, 256, wait_ms);
         if (n == -1 && errno != EINTR) {
             perror("tlsload: epoll_wait");
@@ -731,7 +734,7 @@ int main(int argc, char **argv)
             if (c->st != C_IDLE && now > c->deadline)
                 conn_fail(c, E_TIMEOUT);
             /* A new connection waits for EPOLLOUT (connect done). */
-            if (c->st == C_IDLE && now < end)
+            if (c->st == C_IDLE && now < end && now >= c->retry_at)
                 conn_start(c, now);
         }
     }

@@ -244,10 +244,12 @@ def measure(name, proc, base_argv, size, mode, a, tmp):
     pg = proc.pid if proc else None
     cpu0 = lib.group_cpu_seconds(pg) if proc else 0.0
     pin0 = lib.cpu_ticks(PROXY_CPU)
+    cli0 = lib.cpu_ticks(CLIENT_CPU)
     run0, wait0 = lib.group_schedstat_seconds(pg) if proc else (0.0, 0.0)
     res = run_tlsload(tmp, argv + ["-d", str(a.duration)], tag, a.duration + 30)
     cpu1 = lib.group_cpu_seconds(pg) if proc else 0.0
     pin1 = lib.cpu_ticks(PROXY_CPU)
+    cli1 = lib.cpu_ticks(CLIENT_CPU)
     run1, wait1 = lib.group_schedstat_seconds(pg) if proc else (0.0, 0.0)
     if proc is not None and proc.poll() is not None:
         raise BenchError(f"{name} died during the {tag} run (exit {proc.returncode})")
@@ -262,10 +264,21 @@ def measure(name, proc, base_argv, size, mode, a, tmp):
     own = (cpu1 - cpu0) * lib.CLK_TCK
     res["other_load_cpu0_pct"] = round(max(0.0, busy - own) * 100.0 / total, 1) if total else None
     res["loadavg_1m"] = os.getloadavg()[0]
+    # Is the proxy the bottleneck? Its CPU use as a share of its core, how
+    # busy the client's core was (tlsload + nginx: near 100 means the load
+    # generator limited the rate), and the rate the proxy's measured CPU
+    # cost would allow on a whole core of its own.
+    res["proxy_cpu_pct"] = (round((cpu1 - cpu0) * 100.0 / res["duration_s"], 1)
+                            if proc and res["duration_s"] else None)
+    ctot = cli1[1] - cli0[1]
+    res["client_cpu1_busy_pct"] = round((cli1[0] - cli0[0]) * 100.0 / ctot, 1) if ctot else None
+    res["client_us_per_req"] = round(res["client_cpu_s"] * 1e6 / n, 1) if n else None
+    res["capacity_rps"] = round(1e6 / res["cpu_us_per_req"]) if res["cpu_us_per_req"] else None
     res["proxy_runq_wait_pct"] = (round((wait1 - wait0) * 100.0 / res["duration_s"], 1)
                                   if proc and res["duration_s"] else None)
     log(f"{name:10s} {mode:10s} {size:4s} {res['rps']:9.0f} req/s  p50 {fmt_us(res['p50_us'])}  "
         f"p99 {fmt_us(res['p99_us'])}  cpu/req {fmt(res['cpu_us_per_req'], '.1f')}us  "
+        f"proxy cpu {fmt(res['proxy_cpu_pct'], '.0f')}%  cpu1 {fmt(res['client_cpu1_busy_pct'], '.0f')}%  "
         f"runq wait {fmt(res['proxy_runq_wait_pct'], '.0f')}%  loadavg {res['loadavg_1m']:.1f}"
         + (f"  ERRORS {res['errors']}" if res["error_count"] else ""))
     return res
@@ -281,27 +294,53 @@ def perf_profile(proc, base_argv, size, mode, a, tmp, out_txt):
     argv = base_argv + ["-c", str(a.connections), "-d", str(a.duration)]
     if mode == "new-conn":
         argv.append("--new-conn")
-    rec = lib.start("perf", ["perf", "record", "-g", "-p", str(proc.pid), "-o", data],
+    rec = lib.start("perf", ["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+                             "-p", str(proc.pid), "-o", data],
                     log_path=os.path.join(tmp, f"perf-{mode}.log"))
+    # System calls and context switches per request, counted alongside.
+    stat_out = os.path.join(tmp, f"perf-stat-{mode}.csv")
+    stat = lib.start("perf-stat", ["perf", "stat", "-x", ",", "-o", stat_out, "-e",
+                                   "raw_syscalls:sys_enter,context-switches", "-p", str(proc.pid)],
+                     log_path=os.path.join(tmp, f"perf-stat-{mode}.log"))
     time.sleep(0.5)
     try:
         res = run_tlsload(tmp, argv, f"perf-{mode}-{size}", a.duration + 30)
     finally:
         # perf writes its data on SIGINT.
-        try:
-            os.kill(rec.pid, 2)
-            rec.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        lib.stop(rec)
+        for p in (rec, stat):
+            try:
+                os.kill(p.pid, 2)
+                p.wait(30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+            lib.stop(p)
+    counts = {}
+    try:
+        with open(stat_out) as f:
+            for ln in f:
+                v = ln.split(",")
+                if len(v) > 2 and v[0].strip().isdigit():
+                    counts[v[2]] = int(v[0])
+    except OSError:
+        pass
     with open(out_txt, "a") as f:
-        f.write(f"# perf record -g -p SLUICE during tlsload {mode} {size}, "
+        f.write(f"# perf record -F 499 --call-graph dwarf -p SLUICE during tlsload {mode} {size}, "
                 f"{a.connections} connections, {a.duration}s: {res['rps']:.0f} req/s\n")
-        for args in (["--no-children", "--sort", "dso,symbol"], ["--children", "--sort", "symbol"]):
+        if res["requests"]:
+            # Counted over the run plus ~0.5 s idle on each side: an upper bound.
+            f.write("# per request: " + ", ".join(
+                f"{k} {v / res['requests']:.1f}" for k, v in counts.items()) + "\n")
+        # Self time by function, then inclusive time of sluice's own
+        # functions (where in sluice the time goes, callees included).
+        for title, args, keep in (
+                ("self", ["--no-children", "--percent-limit", "0.7"], None),
+                ("inclusive, sluice functions", ["--children", "--percent-limit", "1"],
+                 " sluice ")):
             r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
-                                "--percent-limit", "0.7", *args],
-                               capture_output=True, text=True)
-            f.write("\n".join(ln for ln in r.stdout.splitlines() if ln and not ln.startswith("#")))
+                                "--sort", "dso,symbol", *args], capture_output=True, text=True)
+            f.write(f"## {title}\n")
+            f.write("\n".join(ln.rstrip(" -") for ln in r.stdout.splitlines()
+                              if ln and not ln.startswith("#") and (keep is None or keep in ln)))
             f.write("\n\n")
     return out_txt
 
@@ -334,6 +373,9 @@ def aggregate(runs):
         agg[key] = {"proxy": key[0], "mode": key[1], "size": key[2], "rounds": len(rs),
                     "rps": med("rps"), "p50_us": med("p50_us"), "p99_us": med("p99_us"),
                     "cpu_us_per_req": med("cpu_us_per_req"),
+                    "capacity_rps": med("capacity_rps"),
+                    "proxy_cpu_pct": med("proxy_cpu_pct"),
+                    "client_cpu1_busy_pct": med("client_cpu1_busy_pct"),
                     "proxy_runq_wait_pct": med("proxy_runq_wait_pct"),
                     "other_load_cpu0_pct": med("other_load_cpu0_pct"),
                     "errors": sum(x["error_count"] for x in rs),
@@ -347,13 +389,16 @@ def aggregate(runs):
         r["rps_vs_squid"] = ratio("squid-bump", "rps")
         r["rps_vs_mitmproxy"] = ratio("mitmproxy", "rps")
         r["cpu_vs_squid"] = ratio("squid-bump", "cpu_us_per_req")
+        r["capacity_vs_squid"] = ratio("squid-bump", "capacity_rps")
+        r["capacity_vs_mitmproxy"] = ratio("mitmproxy", "capacity_rps")
     return agg
 
 
 def table(agg, order, cases):
     hdr = (f"{'proxy':10s} {'mode':10s} {'size':4s} {'req/s':>8s} {'p50':>8s} {'p99':>8s} "
            f"{'CPU us/req':>10s} {'x direct':>8s} {'x squid':>7s} {'x mitm':>7s} "
-           f"{'CPU x squid':>11s} {'errors':>6s} {'runq%':>5s}")
+           f"{'CPU x squid':>11s} {'errors':>6s} {'cap/s':>6s} {'prx%':>4s} {'cpu1%':>5s} "
+           f"{'runq%':>5s}")
     lines = [hdr, "-" * len(hdr)]
     for mode, size in cases:
         for name in order:
@@ -365,7 +410,9 @@ def table(agg, order, cases):
                 f"{fmt_us(r['p99_us']):>8s} {fmt(r['cpu_us_per_req'], '10.1f'):>10s} "
                 f"{fmt(r['rps_vs_direct'], '8.2f'):>8s} {fmt(r['rps_vs_squid'], '7.2f'):>7s} "
                 f"{fmt(r['rps_vs_mitmproxy'], '7.1f'):>7s} {fmt(r['cpu_vs_squid'], '11.2f'):>11s} "
-                f"{r['errors']:6d} {fmt(r['proxy_runq_wait_pct'], '5.0f'):>5s}")
+                f"{r['errors']:6d} {fmt(r['capacity_rps'], '6.0f'):>6s} "
+                f"{fmt(r['proxy_cpu_pct'], '4.0f'):>4s} {fmt(r['client_cpu1_busy_pct'], '5.0f'):>5s} "
+                f"{fmt(r['proxy_runq_wait_pct'], '5.0f'):>5s}")
     return "\n".join(lines)
 
 
@@ -385,6 +432,14 @@ def targets(agg, sizes):
     r = agg.get(("sluice", "new-conn", "1k"))
     if r is not None:
         checks.append(("new-conn 1k conn/s >= 2x squid", r["rps_vs_squid"], lambda v: v >= 2.0))
+    info = []
+    for mode, size in [("keep-alive", s) for s in sizes] + [("new-conn", "1k")]:
+        r = agg.get(("sluice", mode, size))
+        if r is not None and r.get("capacity_vs_squid") is not None:
+            info.append(f"(by CPU cost, 1/CPU-per-request) sluice {mode} {size}: "
+                        f"{r['capacity_vs_squid']:.2f}x squid"
+                        + (f", {r['capacity_vs_mitmproxy']:.1f}x mitmproxy"
+                           if r.get("capacity_vs_mitmproxy") else ""))
     errs = sum(r["errors"] for k, r in agg.items() if k[0] == "sluice")
     if any(k[0] == "sluice" for k in agg):
         checks.append(("no errors", errs, lambda v: v == 0))
@@ -392,7 +447,7 @@ def targets(agg, sizes):
     for label, v, ok in checks:
         verdict = "n/a" if v is None else ("PASS" if ok(v) else "FAIL")
         lines.append(f"sluice {label:40s} {fmt(v, '.2f'):>8s}  {verdict}")
-    return "\n".join(lines)
+    return "\n".join(lines + info)
 
 
 def machine_info(squid):
@@ -588,6 +643,9 @@ def main():
     print(table(agg, [p for p in ALL_PROXIES if p in proxies], cases))
     print("new-conn: one request per connection (TCP + CONNECT + full TLS handshake + GET), "
           "so req/s is the new-connection rate")
+    print("cap/s = 1e6 / CPU us per request: the rate the proxy's measured CPU cost allows on "
+          "a core of its own; prx% = the proxy's CPU use (% of one core); cpu1% = how busy "
+          "CPU 1 (tlsload + nginx) was: near 100 means the client side limited the rate")
     print("runq% = share of the run the proxy was runnable but waiting for its CPU "
           "(contention from other tasks; high means starved, not slow)")
     noisy = [r for r in runs if (r.get("other_load_cpu0_pct") or 0) > 10]

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -686,7 +687,11 @@ static void print_json(double elapsed)
            (unsigned long long)nerr);
     for (int k = 0; k < E_N; k++)
         printf("%s\"%s\": %llu", k ? ", " : "", err_name[k], (unsigned long long)S.errors[k]);
-    printf("}}\n");
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    printf("}, \"client_cpu_s\": %.3f}\n", cpu);
 }
 
 int main(int argc, char **argv)

@@ -333,11 +333,13 @@ def perf_profile(proc, base_argv, size, mode, a, tmp, out_txt):
         # Self time by function, then inclusive time of sluice's own
         # functions (where in sluice the time goes, callees included).
         for title, args, keep in (
+                ("self, by object", ["--no-children", "--sort", "dso"], None),
                 ("self", ["--no-children", "--percent-limit", "0.7"], None),
                 ("inclusive, sluice functions", ["--children", "--percent-limit", "1"],
                  " sluice ")):
+            sort = [] if "--sort" in args else ["--sort", "dso,symbol"]
             r = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
-                                "--sort", "dso,symbol", *args], capture_output=True, text=True)
+                                *sort, *args], capture_output=True, text=True)
             f.write(f"## {title}\n")
             f.write("\n".join(ln.rstrip(" -") for ln in r.stdout.splitlines()
                               if ln and not ln.startswith("#") and (keep is None or keep in ln)))

@@ -17,6 +17,9 @@ step "build (release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$JOBS"
 
+step "compile the detection rules once (cached for every later start)"
+time build/sluice scan --list-rules >/dev/null
+
 step "unit tests"
 (cd build && ctest --output-on-failure -j"$JOBS")
 

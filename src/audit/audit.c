@@ -150,6 +150,22 @@ void sl_audit_write(const sl_audit_event_t *ev)
     field_str(&b, "scanner", ev->scanner);
     field_str(&b, "reason", ev->reason);
     field_str(&b, "upstream", ev->upstream);
+    if (ev->severity)
+        field_str(&b, "severity", ev->severity);
+    if (ev->secrets) {
+        sl_buf_append_str(&b, ",\"secrets\":");
+        sl_buf_append_str(&b, ev->secrets);
+    }
+    if (ev->findings) {
+        sl_buf_append_str(&b, ",\"findings\":[\"");
+        for (const char *q = ev->findings; *q; q++) {
+            if (*q == ',')
+                sl_buf_append_str(&b, "\",\"");
+            else
+                sl_buf_append_json(&b, q, 1);
+        }
+        sl_buf_append_str(&b, "\"]");
+    }
     sl_buf_append_str(&b, ",\"status\":");
     sl_buf_append_u64(&b, (uint64_t)(ev->status < 0 ? 0 : ev->status));
     sl_buf_append_str(&b, ",\"bytes_in\":");
@@ -197,8 +213,7 @@ void sl_audit_flush(void)
         sl_buf_free(&tl_batch);
 }
 
-void sl_audit_admin(const char *actor, const char *action, const char *identity,
-                    const char *detail)
+void sl_audit_admin(const char *actor, const char *action, const char *identity, const char *detail)
 {
     int fd = atomic_load(&audit_fd);
     if (fd < 0)

@@ -23,6 +23,9 @@ typedef struct sl_audit_event {
     uint64_t bytes_in;     /* request body bytes from the client */
     uint64_t bytes_out;    /* response bytes sent to the client (head + body) */
     double duration_ms;
+    const char *secrets;  /* JSON array of injected secrets ("name@where"), or NULL */
+    const char *findings; /* comma-separated rule ids the inspection found, or NULL */
+    const char *severity; /* "high" for exfiltration signatures, else NULL */
 } sl_audit_event_t;
 
 /* Open the sink: "-" stdout, "off" none, else a file opened for append.

@@ -766,6 +766,373 @@ static const sl_cfg_field_t tls_fields[] = {
 };
 static const sl_cfg_table_t tls_table = TABLE("tls", tls_fields);
 
+static const char *check_rule_id(sl_view_t v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if (!(islower((unsigned char)v.p[i]) || isdigit((unsigned char)v.p[i]) || v.p[i] == '-'))
+            return "a rule id is [a-z0-9-]+ (see `sluice scan --list-rules`)";
+    return NULL;
+}
+
+static bool elem_rule_id(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *why = check_rule_id(v);
+    if (why) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+STR_LIST(rule_id_list, elem_rule_id, "a rule id");
+
+static bool elem_file(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *why = check_path(v);
+    if (why) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+STR_LIST(file_list, elem_file, "a file or directory path");
+
+static const sl_cfg_field_t inspect_fields[] = {
+    {.key = "enabled",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, inspect.enabled),
+     .example = "enabled: true"},
+    {.key = "responses",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, inspect.responses),
+     .example = "responses: true"},
+    {.key = "rules",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.rules, inspect.n_rules),
+     .sub = &file_list,
+     .example = "rules: [/etc/sluice/rules.d]"},
+    {.key = "disable",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.disable, inspect.n_disable),
+     .sub = &rule_id_list,
+     .example = "disable: [us-ssn]"},
+    {.key = "warn",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.warn, inspect.n_warn),
+     .sub = &rule_id_list,
+     .example = "warn: [credit-card-number]"},
+};
+static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
+
+/* ---- secrets ----------------------------------------------------------- */
+
+/* Structural checks only: values are read from their sources by
+ * src/secrets/store.c, so `sluice check` works without them. */
+
+static const char *check_secret_name(sl_view_t v)
+{
+    return check_name_chars(v) ? NULL : "a secret name is 1-64 characters of [a-z0-9_-]";
+}
+
+/* Placeholders use URI-unreserved bytes only, so they read the same in a
+ * header, a path or a query, and percent-decoding cannot hide them. */
+static const char *check_placeholder(sl_view_t v)
+{
+    if (v.n < 8)
+        return "shorter than 8 bytes; use a distinctive text like SLUICE_PLACEHOLDER_OPENAI";
+    if (v.n > SL_SECRET_PLACEHOLDER_MAX)
+        return "longer than 256 bytes; use a shorter text";
+    for (size_t i = 0; i < v.n; i++) {
+        char c = v.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '~'))
+            return "use letters, digits and - _ . ~ only (it must read the same in a URL)";
+    }
+    return NULL;
+}
+
+static const char *check_inject_header(sl_view_t v)
+{
+    static const char *const framing[] = {
+        "host", "content-length", "transfer-encoding", "connection",       "keep-alive",
+        "te",   "trailer",        "upgrade",           "proxy-connection", NULL};
+    if (v.n > 128)
+        return "longer than 128 bytes; write a header name";
+    for (size_t i = 0; i < v.n; i++)
+        if (!sl_h1_is_tchar((unsigned char)v.p[i]))
+            return "not a header name; use letters, digits and '-'";
+    for (size_t i = 0; framing[i] != NULL; i++)
+        if (v.n == strlen(framing[i]) && strncasecmp(v.p, framing[i], v.n) == 0)
+            return "a framing or hop-by-hop header cannot carry a credential; use e.g. "
+                   "Authorization";
+    return NULL;
+}
+
+static const char *check_inject_template(sl_view_t v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if ((unsigned char)v.p[i] < 0x20 || v.p[i] == 0x7f)
+            return "contains a control byte or line break; write e.g. \"Bearer {secret}\"";
+    const char *at = memmem(v.p, v.n, "{secret}", 8);
+    if (at == NULL)
+        return "has no {secret}; write e.g. \"Bearer {secret}\"";
+    if (memmem(at + 8, v.n - (size_t)(at + 8 - v.p), "{secret}", 8) != NULL)
+        return "has {secret} twice; write it once";
+    return NULL;
+}
+
+/* Identity names follow identities[].name. */
+static bool secret_identity_elem(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
+                                 void *elem)
+{
+    sl_view_t v;
+    if (!sl_cfg_want_text(ctx, node, f, &v))
+        return false;
+    const char *why = check_identity_name(v);
+    if (why != NULL) {
+        sl_cfg_value_error(ctx, node, f, why);
+        return false;
+    }
+    *(char **)elem = sl_cfg_strdup(v);
+    return true;
+}
+
+STR_LIST(secret_identity_list, secret_identity_elem, "an identity name");
+static const sl_cfg_list_t secret_host_list = {
+    .elem_size = sizeof(char *),
+    .elem_expect = "a host pattern",
+    .elem_parse = sl_cfg_elem_hostglob,
+    .elem_release = sl_cfg_elem_free_str,
+    .elem_key = sl_cfg_elem_key_str,
+    .min_items = 1,
+    .max_items = 1000,
+    .single_ok = true,
+};
+
+/* replace_in: a list of location words, stored as SL_SECRET_IN_* bits. */
+static void replace_in_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f,
+                             char *base)
+{
+    static const char *const words[] = {"headers", "query", "path", "body"};
+    yaml_node_item_t *it = NULL, *end = NULL;
+    if (node->type == YAML_SEQUENCE_NODE) {
+        it = node->data.sequence.items.start;
+        end = node->data.sequence.items.top;
+    }
+    if ((node->type != YAML_SEQUENCE_NODE && node->type != YAML_SCALAR_NODE) ||
+        sl_cfg_is_null(node) || it == end) {
+        if (node->type == YAML_SCALAR_NODE && !sl_cfg_is_null(node))
+            goto scalar;
+        sl_cfg_type_error(ctx, node, f);
+        return;
+    }
+scalar:;
+    unsigned bits = 0;
+    size_t count = node->type == YAML_SCALAR_NODE ? 1 : (size_t)(end - it);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *en =
+            node->type == YAML_SCALAR_NODE ? node : yaml_document_get_node(ctx->doc, it[i]);
+        sl_view_t v;
+        if (!sl_cfg_scalar(en, &v) || sl_cfg_is_null(en)) {
+            sl_cfg_type_error(ctx, en, f);
+            return;
+        }
+        unsigned w = 0;
+        while (w < 4 && !sl_view_eq(v, words[w]))
+            w++;
+        if (w == 4) {
+            sl_cfg_value_error(ctx, en, f, "not a location; use headers, query, path or body");
+            return;
+        }
+        if (bits & (1u << w)) {
+            sl_cfg_value_error(ctx, en, f, "listed twice; remove one");
+            return;
+        }
+        bits |= 1u << w;
+    }
+    *(unsigned *)(base + f->off) = bits;
+}
+
+static const sl_cfg_type_t replace_in_type = {"a list of headers, query, path, body",
+                                              replace_in_parse, NULL};
+
+static const sl_cfg_field_t secret_source_fields[] = {
+    {.key = "env",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, env),
+     .check = check_env_name,
+     .example = "source: { env: OPENAI_API_KEY }"},
+    {.key = "file",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, file),
+     .check = check_path,
+     .example = "source: { file: /run/secrets/openai }"},
+};
+static const sl_cfg_table_t secret_source_table = TABLE("source", secret_source_fields);
+
+static const sl_cfg_field_t secret_inject_fields[] = {
+    {.key = "header",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, inject_header),
+     .check = check_inject_header,
+     .flags = SL_CFG_REQUIRED,
+     .example = "header: Authorization"},
+    {.key = "template",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, inject_template),
+     .check = check_inject_template,
+     .example = "template: \"Bearer {secret}\""},
+};
+static const sl_cfg_table_t secret_inject_table = TABLE("inject", secret_inject_fields);
+
+static const sl_cfg_field_t secret_fields[] = {
+    {.key = "name",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, name),
+     .check = check_secret_name,
+     .flags = SL_CFG_REQUIRED,
+     .example = "name: openai"},
+    {.key = "source",
+     .type = &sl_cfg_type_map,
+     .sub = &secret_source_table,
+     .flags = SL_CFG_REQUIRED,
+     .example = "source: { env: OPENAI_API_KEY }"},
+    {.key = "placeholder",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_secret_cfg_t, placeholder),
+     .check = check_placeholder,
+     .example = "placeholder: SLUICE_PLACEHOLDER_OPENAI"},
+    {.key = "hosts",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_secret_cfg_t, hosts, n_hosts),
+     .sub = &secret_host_list,
+     .flags = SL_CFG_REQUIRED,
+     .example = "hosts: [\"api.openai.com\"]"},
+    {.key = "methods",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_secret_cfg_t, methods, n_methods),
+     .sub = &method_list,
+     .example = "methods: [GET, POST]"},
+    {.key = "paths",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_secret_cfg_t, paths, n_paths),
+     .sub = &path_list,
+     .example = "paths: [\"/v1/\"]"},
+    {.key = "identities",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_secret_cfg_t, identities, n_identities),
+     .sub = &secret_identity_list,
+     .example = "identities: [agent-1]"},
+    {.key = "replace_in",
+     .type = &replace_in_type,
+     SL_CFG_AT(sl_secret_cfg_t, replace_in),
+     .example = "replace_in: [headers, query]"},
+    {.key = "inject",
+     .type = &sl_cfg_type_map,
+     .sub = &secret_inject_table,
+     .example = "inject: { header: Authorization, template: \"Bearer {secret}\" }"},
+    {.key = "require",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_secret_cfg_t, require),
+     .example = "require: true"},
+};
+static const sl_cfg_table_t secret_table = TABLE("secret", secret_fields);
+
+static const char *secret_key(const void *elem, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    return ((const sl_secret_cfg_t *)elem)->name;
+}
+
+static const sl_cfg_list_t secret_list = {
+    .elem_size = sizeof(sl_secret_cfg_t),
+    .elem_expect = "a mapping with name:, source: and hosts:",
+    .map = &secret_table,
+    .elem_key = secret_key,
+    .max_items = 256,
+};
+
+void sl_config_secret_placeholder(const char *name, char *out)
+{
+    /* Not a security property (placeholders are public by design): a stable,
+     * distinctive suffix so one generated placeholder never contains another. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *s = "sluice-placeholder-v1:"; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    for (const char *s = name; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    snprintf(out, SL_SECRET_PLACEHOLDER_MAX + 1, "sluice-ph-%.64s-%016llx", name,
+             (unsigned long long)h);
+}
+
+/* Report at secrets[i] (the list parser has popped its own path by now). */
+static void secret_error(sl_cfg_ctx_t *ctx, yaml_node_t *node, size_t i, const char *key,
+                         const char *msg)
+{
+    size_t saved = ctx->path_n;
+    snprintf(ctx->path + saved, sizeof ctx->path - saved, "[%zu]%s%s", i, key ? "." : "",
+             key ? key : "");
+    ctx->path_n = strlen(ctx->path);
+    sl_cfg_error(ctx, node, "%s", msg);
+    ctx->path_n = saved;
+    ctx->path[saved] = '\0';
+}
+
+/* The list, then the rules that span fields or entries: one source, defaults
+ * for placeholder and template, no placeholder inside another. */
+static void secrets_parse(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t *f, char *base)
+{
+    unsigned before = ctx->n_errors;
+    sl_cfg_type_list.parse(ctx, node, f, base);
+    if (ctx->n_errors != before || node->type != YAML_SEQUENCE_NODE)
+        return;
+    sl_secret_cfg_t *s = *(sl_secret_cfg_t **)(base + f->off);
+    size_t n = *(size_t *)(base + f->off_n);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *en = yaml_document_get_node(ctx->doc, node->data.sequence.items.start[i]);
+        if ((s[i].env == NULL) == (s[i].file == NULL))
+            secret_error(ctx, en, i, "source",
+                         "give exactly one of env: or file:; write e.g. "
+                         "`source: { env: OPENAI_API_KEY }`");
+        if (s[i].placeholder == NULL) {
+            char ph[SL_SECRET_PLACEHOLDER_MAX + 1];
+            sl_config_secret_placeholder(s[i].name, ph);
+            s[i].placeholder = sl_cfg_strdup(sl_view(ph, strlen(ph)));
+        }
+        if (s[i].inject_header != NULL && s[i].inject_template == NULL)
+            s[i].inject_template = sl_cfg_strdup(SL_VIEW_LIT("{secret}"));
+        if (s[i].replace_in == 0)
+            s[i].replace_in = SL_SECRET_IN_HEADERS;
+        for (size_t j = 0; j < i; j++) {
+            char msg[640];
+            if (strstr(s[i].placeholder, s[j].placeholder) == NULL &&
+                strstr(s[j].placeholder, s[i].placeholder) == NULL)
+                continue;
+            snprintf(msg, sizeof msg,
+                     "placeholder %s the placeholder of secret '%s'; each placeholder must be "
+                     "distinct and not contain another",
+                     strcmp(s[i].placeholder, s[j].placeholder) == 0 ? "equals" : "overlaps",
+                     s[j].name);
+            secret_error(ctx, en, i, "placeholder", msg);
+        }
+    }
+}
+
+static void secrets_release(const sl_cfg_field_t *f, char *base)
+{
+    sl_cfg_type_list.release(f, base);
+}
+
+static const sl_cfg_type_t secrets_type = {"a list of secrets", secrets_parse, secrets_release};
+
 /* Nested sections fill the same sl_config_t, so their fields carry offsets
  * from the root and the section itself sits at offset 0. */
 static const sl_cfg_field_t root_fields[] = {
@@ -820,6 +1187,10 @@ static const sl_cfg_field_t root_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, routes, n_routes),
      .sub = &route_list,
      .example = "routes: [{ host: db.internal, to: \"10.0.0.5:5432\" }]"},
+    {.key = "inspect",
+     .type = &sl_cfg_type_map,
+     .sub = &inspect_table,
+     .example = "inspect: { enabled: true, disable: [us-ssn] }"},
     {.key = "tls",
      .type = &sl_cfg_type_map,
      .sub = &tls_table,
@@ -827,6 +1198,12 @@ static const sl_cfg_field_t root_fields[] = {
     {.key = "admin",
      .type = &admin_type,
      .example = "admin: { listen: \"127.0.0.1:8889\", token_env: SLUICE_ADMIN_TOKEN }"},
+    {.key = "secrets",
+     .type = &secrets_type,
+     SL_CFG_LIST_AT(sl_config_t, secrets, n_secrets),
+     .sub = &secret_list,
+     .example = "secrets: [{ name: openai, source: { env: OPENAI_API_KEY }, hosts: "
+                "[api.openai.com] }]"},
 };
 static const sl_cfg_table_t root_table = TABLE("", root_fields);
 

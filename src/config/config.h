@@ -139,7 +139,57 @@ typedef struct sl_config {
         char *token_env;   /* environment variable holding the bearer token, or NULL */
         char *token_file;  /* file holding it (mode 0600 or stricter), or NULL */
     } admin;
+    struct {
+        bool enabled;       /* scan traffic with the detection rules (default true) */
+        bool responses;     /* scan response bodies for prompt injection (default true) */
+        char **rules;       /* extra rule files or directories */
+        size_t n_rules;
+        char **disable;     /* rule ids switched off */
+        size_t n_disable;
+        char **warn;        /* rule ids downgraded to warn (audited, not refused) */
+        size_t n_warn;
+    } inspect;
+
+    struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */
+    size_t n_secrets;
 } sl_config_t;
+
+/* Where a secret's placeholder is replaced (bits of sl_secret_cfg_t.replace_in). */
+#define SL_SECRET_IN_HEADERS 1u /* header values, Basic credentials included */
+#define SL_SECRET_IN_QUERY 2u   /* the query string */
+#define SL_SECRET_IN_PATH 4u    /* the path */
+#define SL_SECRET_IN_BODY 8u    /* the request body (identity-encoded only) */
+
+/* One `secrets:` entry: how to load a credential and where it may go. The
+ * value itself is never in the config; src/secrets/store.c reads the source.
+ * Config validation is structural (checkable without the sources); the
+ * checks that need the value happen when the store loads it. */
+typedef struct sl_secret_cfg {
+    char *name;        /* [a-z0-9_-]{1,64}, unique; used in audit events and errors */
+    char *env;         /* source: environment variable name, or NULL */
+    char *file;        /* source: file path (one trailing newline stripped), or NULL */
+    char *placeholder; /* what the sandbox holds; always set after load (generated from
+                          the name when absent: sl_config_secret_placeholder) */
+    char **hosts;      /* host globs where the value may be sent; at least one */
+    size_t n_hosts;
+    char **methods; /* method tokens, stored upper-cased; none = any method */
+    size_t n_methods;
+    char **paths; /* "/prefix" or a glob with '*' (fnmatch, as in policy rules); none = any */
+    size_t n_paths;
+    char **identities; /* identity names allowed to use it; none = every identity */
+    size_t n_identities;
+    unsigned replace_in;   /* SL_SECRET_IN_* bits; default SL_SECRET_IN_HEADERS */
+    char *inject_header;   /* header added when the request lacks it, or NULL */
+    char *inject_template; /* its value, with exactly one "{secret}" (default "{secret}") */
+    bool require;          /* refuse in-scope requests that do not use the secret */
+} sl_secret_cfg_t;
+
+/* Longest placeholder text, and the generated placeholder for a secret name:
+ * "sluice-ph-<name>-<16 hex digits>" (FNV-1a 64 of the name), deterministic so
+ * the sandbox's environment stays valid across restarts. `out` must hold
+ * SL_SECRET_PLACEHOLDER_MAX + 1 bytes. */
+#define SL_SECRET_PLACEHOLDER_MAX 256
+void sl_config_secret_placeholder(const char *name, char *out);
 
 /* Load and validate a YAML file. On failure returns NULL and appends one line
  * per problem to `err` ("FILE:LINE:COL: what is wrong; what to do").

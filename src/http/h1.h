@@ -56,10 +56,10 @@ typedef enum sl_h1_body_kind {
 /* The framing facts of a head, after the smuggling checks. */
 typedef struct sl_h1_framing {
     sl_h1_body_kind_t kind;
-    uint64_t length;   /* for SL_H1_BODY_LENGTH */
-    bool keep_alive;   /* connection may be reused after this message */
-    bool expect_100;   /* request carried Expect: 100-continue */
-    bool upgrade;      /* Connection: upgrade with an Upgrade header */
+    uint64_t length; /* for SL_H1_BODY_LENGTH */
+    bool keep_alive; /* connection may be reused after this message */
+    bool expect_100; /* request carried Expect: 100-continue */
+    bool upgrade;    /* Connection: upgrade with an Upgrade header */
 } sl_h1_framing_t;
 
 /* Decide a request's framing, refusing every ambiguous combination: CL with
@@ -83,11 +83,11 @@ bool sl_h1_is_tchar(unsigned char c);
  * the front of the buffer. Trailer fields are collected (validated, bounded)
  * so they can be forwarded. */
 typedef struct sl_chunked {
-    int state;           /* private */
-    uint64_t remaining;  /* private: data bytes left in the current chunk */
+    int state;            /* private */
+    uint64_t remaining;   /* private: data bytes left in the current chunk */
     unsigned size_digits; /* private */
-    size_t line_len;     /* private: bytes in the current size/trailer line */
-    char trailers[4096]; /* trailer section as received, CRLF-terminated lines */
+    size_t line_len;      /* private: bytes in the current size/trailer line */
+    char trailers[4096];  /* trailer section as received, CRLF-terminated lines */
     size_t trailers_len;
     bool done; /* the terminating chunk and trailers have been read */
 } sl_chunked_t;

@@ -6,11 +6,13 @@
 #include <string.h>
 
 #include <fnmatch.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "http/url.h"
+#include "secrets/store.h"
 
 static void verdict_block(sl_verdict_t *v, const char *scanner, const char *rule, const char *fmt,
                           ...) __attribute__((format(printf, 4, 5)));
@@ -55,7 +57,8 @@ static SSL_CTX *client_ctx(const char *bundle, const char *route_bundle, sl_buf_
 
 bool sl_policy_passthrough(const sl_policy_t *p, const char *host)
 {
-    return p->passthrough && sl_hostset_match(p->passthrough, sl_view(host, strlen(host)), NULL) >= 0;
+    return p->passthrough &&
+           sl_hostset_match(p->passthrough, sl_view(host, strlen(host)), NULL) >= 0;
 }
 
 SSL_CTX *sl_policy_upstream_tls(const sl_policy_t *p, const sl_target_t *t)
@@ -119,8 +122,8 @@ static int ruleset_build(sl_ruleset_t *r, const sl_config_t *cfg, const char *id
     r->killed = e && e->killed;
     if (hostset_of(r->cfg->allow, r->cfg->n_allow, e ? e->allow : NULL, e ? e->n_allow : 0,
                    &r->allow) != 0 ||
-        hostset_of(r->cfg->deny, r->cfg->n_deny, e ? e->deny : NULL, e ? e->n_deny : 0,
-                   &r->deny) != 0 ||
+        hostset_of(r->cfg->deny, r->cfg->n_deny, e ? e->deny : NULL, e ? e->n_deny : 0, &r->deny) !=
+            0 ||
         hostset_of(r->cfg->approval.hosts, r->cfg->approval.n_hosts, NULL, 0, &r->approval) != 0) {
         sl_buf_appendf(err, "identity %s: cannot compile the host lists of policy %s\n", identity,
                        r->policy_name);
@@ -213,6 +216,9 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, const sl_overlay_t *overlay, uint64
             goto fail_tls;
         p->any_auth |= p->ids[i].auth != NULL;
     }
+    if (cfg->n_secrets &&
+        (p->secrets = sl_secret_store_new(cfg->secrets, cfg->n_secrets, err)) == NULL)
+        goto fail_tls;
     if (cfg->n_routes) {
         char **pats = calloc(cfg->n_routes, sizeof *pats);
         if (pats == NULL)
@@ -271,6 +277,8 @@ void sl_policy_unref(sl_policy_t *p)
     for (size_t i = 0; i < p->n_ids; i++)
         identity_free(&p->ids[i]);
     free(p->ids);
+    if (p->secrets)
+        sl_secret_store_unref(p->secrets);
     sl_hostset_free(p->routes);
     sl_hostset_free(p->passthrough);
     SSL_CTX_free(p->tls_client);
@@ -283,6 +291,45 @@ void sl_policy_unref(sl_policy_t *p)
     if (p->cfg)
         sl_config_free(p->cfg);
     free(p);
+}
+
+/* Does a host name carry data in its labels? Encoded or random runs (hex,
+ * base32, base64) are long, dash-free, digit-bearing and high in entropy;
+ * names people choose are words joined by dashes. Judged per dash-free run
+ * of a label. */
+static bool encoded_label(const char *host, char *why, size_t cap)
+{
+    const char *p = host;
+    while (*p) {
+        size_t n = strcspn(p, ".-");
+        if (n >= 24) {
+            unsigned counts[256] = {0}, digits = 0;
+            bool hex = true;
+            for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)p[i];
+                counts[ch]++;
+                digits += ch >= '0' && ch <= '9';
+                hex &= sl_hexval(ch) >= 0;
+            }
+            double h = 0;
+            for (int k = 0; k < 256; k++)
+                if (counts[k]) {
+                    double f = (double)counts[k] / (double)n;
+                    h -= f * log2(f);
+                }
+            if (hex || (h >= 3.6 && digits >= 2) || n >= 50) {
+                snprintf(why, cap,
+                         "a %zu-character run in the host name looks like encoded data "
+                         "(entropy %.1f bits/char%s)",
+                         n, h, hex ? ", hex" : "");
+                return true;
+            }
+        }
+        p += n;
+        if (*p)
+            p++;
+    }
+    return false;
 }
 
 void sl_policy_check_target(const sl_policy_t *p, const sl_identity_t *id, sl_view_t host,
@@ -306,6 +353,11 @@ void sl_policy_check_target(const sl_policy_t *p, const sl_identity_t *id, sl_vi
         return;
     }
     t->is_literal = lit == 1;
+    char why[160];
+    if (!t->is_literal && encoded_label(t->host, why, sizeof why)) {
+        verdict_block(v, "url", "url.encoded-hostname", "%s", why);
+        return;
+    }
     const sl_ip_t *ip = t->is_literal ? &t->literal : NULL;
     int i;
     if (p->killed || rs->killed) {
@@ -528,7 +580,8 @@ void sl_policy_check_request(const sl_identity_t *id, sl_view_t method, const ch
 bool sl_policy_needs_approval(const sl_identity_t *id, sl_view_t method, const char *host)
 {
     const sl_ruleset_t *rs = &id->rules;
-    if (rs->approval == NULL || sl_hostset_match(rs->approval, sl_view(host, strlen(host)), NULL) < 0)
+    if (rs->approval == NULL ||
+        sl_hostset_match(rs->approval, sl_view(host, strlen(host)), NULL) < 0)
         return false;
     const sl_policy_cfg_t *pc = rs->cfg;
     if (pc->approval.n_methods == 0)

@@ -13,6 +13,7 @@
 #include "policy/hostglob.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct sl_secret_store sl_secret_store_t;
 
 /* Runtime changes made through the admin API, applied on top of the config
  * every time a snapshot is built (so they survive reloads). */
@@ -20,10 +21,10 @@ typedef struct sl_overlay_entry {
     char *identity; /* identity name ("default" for unknown clients) */
     char **allow;   /* extra allow patterns */
     size_t n_allow;
-    char **deny;    /* extra deny patterns */
+    char **deny; /* extra deny patterns */
     size_t n_deny;
-    char *policy;   /* policy name replacing the configured one, or NULL */
-    bool killed;    /* all egress of this identity refused */
+    char *policy; /* policy name replacing the configured one, or NULL */
+    bool killed;  /* all egress of this identity refused */
 } sl_overlay_entry_t;
 
 typedef struct sl_overlay {
@@ -36,37 +37,38 @@ typedef struct sl_overlay {
 typedef struct sl_ruleset {
     const sl_policy_cfg_t *cfg; /* the named policy */
     const char *policy_name;
-    sl_hostset_t *allow;        /* NULL when empty (all allowed) */
-    sl_hostset_t *deny;         /* NULL when empty */
-    sl_hostset_t *approval;     /* hosts whose writes wait for approval, or NULL */
-    bool killed;                /* kill switch for this identity */
+    sl_hostset_t *allow;    /* NULL when empty (all allowed) */
+    sl_hostset_t *deny;     /* NULL when empty */
+    sl_hostset_t *approval; /* hosts whose writes wait for approval, or NULL */
+    bool killed;            /* kill switch for this identity */
 } sl_ruleset_t;
 
 /* An identity as the snapshot knows it. */
 typedef struct sl_identity {
-    const char *name;              /* "default" for clients matching no identity */
-    const sl_identity_cfg_t *cfg;  /* NULL for "default" */
+    const char *name;             /* "default" for clients matching no identity */
+    const sl_identity_cfg_t *cfg; /* NULL for "default" */
     sl_ruleset_t rules;
     sl_cidr_t *sources;
     size_t n_sources;
-    int *listeners;                /* indexes into cfg->listen */
+    int *listeners; /* indexes into cfg->listen */
     size_t n_listeners;
-    char *auth;                    /* expected base64("user:password"), or NULL */
+    char *auth; /* expected base64("user:password"), or NULL */
 } sl_identity_t;
 
 typedef struct sl_policy {
-    atomic_long refs;       /* owners: workers and in-flight exchanges */
-    uint64_t generation;    /* increases with every reload */
-    sl_config_t *cfg;       /* owned */
-    sl_identity_t *ids;     /* cfg->identities in order, then "default" */
+    atomic_long refs;    /* owners: workers and in-flight exchanges */
+    uint64_t generation; /* increases with every reload */
+    sl_config_t *cfg;    /* owned */
+    sl_identity_t *ids;  /* cfg->identities in order, then "default" */
     size_t n_ids;
-    bool killed;            /* global kill switch */
-    bool any_auth;          /* some identity uses proxy_auth */
-    sl_hostset_t *routes;   /* route host patterns, index = cfg->routes index */
-    sl_hostset_t *passthrough; /* tls.passthrough: tunnelled without interception */
-    SSL_CTX *tls_client;    /* upstream TLS: system store + tls.upstream_ca_file */
-    SSL_CTX **route_tls;    /* per route: the same plus the route's ca_file (or NULL) */
-    sl_ip_t *self;          /* the gateway's own listening addresses */
+    bool killed;                /* global kill switch */
+    bool any_auth;              /* some identity uses proxy_auth */
+    sl_hostset_t *routes;       /* route host patterns, index = cfg->routes index */
+    sl_secret_store_t *secrets; /* credentials to inject (NULL when none are configured) */
+    sl_hostset_t *passthrough;  /* tls.passthrough: tunnelled without interception */
+    SSL_CTX *tls_client;        /* upstream TLS: system store + tls.upstream_ca_file */
+    SSL_CTX **route_tls;        /* per route: the same plus the route's ca_file (or NULL) */
+    sl_ip_t *self;              /* the gateway's own listening addresses */
     uint16_t *self_ports;
     size_t n_self;
 } sl_policy_t;
@@ -81,11 +83,11 @@ typedef struct sl_verdict {
 
 /* What the target check found out about a request's destination. */
 typedef struct sl_target {
-    char host[256];               /* normalised host name or IP text */
+    char host[256]; /* normalised host name or IP text */
     uint16_t port;
-    bool is_literal;              /* host is an IP literal (any spelling) */
-    sl_ip_t literal;              /* valid when is_literal */
-    const sl_route_cfg_t *route;  /* operator route, or NULL */
+    bool is_literal;             /* host is an IP literal (any spelling) */
+    sl_ip_t literal;             /* valid when is_literal */
+    const sl_route_cfg_t *route; /* operator route, or NULL */
 } sl_target_t;
 
 /* Build a snapshot that takes ownership of `cfg`, applying `overlay` (may be

@@ -7,7 +7,7 @@
 #define RL_SLOTS 65536 /* open addressing; stale buckets are swept when full */
 
 typedef struct bucket {
-    uint64_t hash;   /* 0 = empty slot */
+    uint64_t hash; /* 0 = empty slot */
     char key[160];
     double tokens;
     uint64_t last_ms;

@@ -108,8 +108,7 @@ void sl_approval_list(sl_server_t *srv, sl_buf_t *json)
         sl_buf_append_str(json, "\",\"path\":\"");
         sl_buf_append_json(json, h->path, strlen(h->path));
         sl_buf_appendf(json, "\",\"held_ms\":%llu,\"timeout_ms\":%llu}",
-                       (unsigned long long)(now - h->since_ms),
-                       (unsigned long long)h->timeout_ms);
+                       (unsigned long long)(now - h->since_ms), (unsigned long long)h->timeout_ms);
     }
     pthread_mutex_unlock(&srv->lock);
     sl_buf_append_str(json, "]");

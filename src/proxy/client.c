@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "http/url.h"
 #include "policy/ratelimit.h"
+#include "secrets/inject.h"
 #include "proxy/internal.h"
 
 #define MAX_HEADERS_CAP 1024
@@ -21,6 +22,7 @@ static void client_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void client_drain_input(sl_client_t *c);
 static void drain_once(sl_client_t *c);
+static void exchange_drop_secrets(sl_exchange_t *x);
 static int client_tls_pump(sl_client_t *c);
 static int start_client_tls(sl_client_t *c);
 
@@ -46,6 +48,7 @@ static void client_free_if_closed(sl_client_t *c)
     sl_buf_free(&c->x.head);
     sl_buf_free(&c->tunnel_target);
     free(c->x.chunked);
+    exchange_drop_secrets(&c->x);
     if (c->x.policy)
         sl_policy_unref(c->x.policy);
     free(c);
@@ -86,13 +89,58 @@ static void exchange_audit(sl_client_t *c)
         .bytes_out = x->bytes_out,
         .duration_ms = (double)(sl_io_now_ns() - x->start_ns) / 1e6,
     };
+    /* Which credentials went out, and where: names only, never values. */
+    sl_buf_t used = {0};
+    size_t n_used = 0;
+    if (x->sd) {
+        sl_buf_append(&used, "[", 1);
+        for (size_t i = 0; i < x->sd->n_uses; i++, n_used++) {
+            sl_buf_append_str(&used, n_used ? ",\"" : "\"");
+            sl_buf_append_json(&used, x->sd->uses[i].name, strlen(x->sd->uses[i].name));
+            sl_buf_append(&used, "@", 1);
+            sl_buf_append_json(&used, x->sd->uses[i].where, strlen(x->sd->uses[i].where));
+            sl_buf_append(&used, "\"", 1);
+        }
+        const char *names[16];
+        size_t n = x->sbody ? sl_secret_body_used(x->sbody, names, 16) : 0;
+        for (size_t i = 0; i < n && i < 16; i++, n_used++) {
+            sl_buf_append_str(&used, n_used ? ",\"" : "\"");
+            sl_buf_append_json(&used, names[i], strlen(names[i]));
+            sl_buf_append_str(&used, "@body\"");
+        }
+        sl_buf_append(&used, "]", 1);
+        if (n_used)
+            ev.secrets = sl_buf_cstr(&used);
+    }
+    if (x->findings[0])
+        ev.findings = x->findings;
+    if (x->sd && x->sd->refused && x->sd->high_severity)
+        ev.severity = "high";
     sl_audit_write(&ev);
+    sl_buf_free(&used);
 }
 
 /* Forget the current exchange (after its audit event). */
+/* Release the credential-injection state of the exchange (wiped). */
+static void exchange_drop_secrets(sl_exchange_t *x)
+{
+    sl_inspect_request_done(x);
+    if (x->sbody) {
+        sl_secret_body_free(x->sbody);
+        free(x->sbody);
+        x->sbody = NULL;
+    }
+    if (x->sd) {
+        sl_secret_decision_free(x->sd);
+        free(x->sd);
+        x->sd = NULL;
+    }
+}
+
 static void exchange_reset(sl_client_t *c)
 {
     sl_exchange_t *x = &c->x;
+    exchange_drop_secrets(x);
     sl_buf_reset(&x->path);
     sl_buf_free(&x->head);
     free(x->chunked);
@@ -314,16 +362,24 @@ static void exchange_begin(sl_client_t *c, const sl_h1_request_t *req)
 
 /* Build the request head sent upstream: origin-form target, our own Host,
  * no hop-by-hop fields. */
-static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, const sl_url_t *u)
+static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, const sl_url_t *u,
+                                const sl_h1_header_t *fwd, size_t n_fwd)
 {
     sl_exchange_t *x = &c->x;
     sl_buf_t *h = &x->head;
     sl_buf_append_view(h, req->method);
     sl_buf_append(h, " ", 1);
-    if (x->path.n)
+    if (x->sd && x->sd->changed) {
+        sl_buf_append_view(h, x->sd->path.n ? x->sd->path : SL_VIEW_LIT("/"));
+        if (x->sd->has_query) {
+            sl_buf_append(h, "?", 1);
+            sl_buf_append_view(h, x->sd->query);
+        }
+    } else if (x->path.n) {
         sl_buf_append(h, x->path.p, x->path.n);
-    else
+    } else {
         sl_buf_append(h, "/", 1);
+    }
     sl_buf_append_str(h, " HTTP/1.1\r\nHost: ");
     if (u->host_is_ipv6) {
         sl_buf_append(h, "[", 1);
@@ -335,17 +391,22 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     if (u->has_port)
         sl_buf_appendf(h, ":%u", u->port);
     sl_buf_append_str(h, "\r\n");
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const sl_h1_header_t *f = &req->headers[i];
-        if (sl_view_ieq(f->name, "host") ||
-            sl_h1_is_hop_by_hop(f->name, req->headers, req->n_headers))
+    /* Compressed responses cannot be inspected: ask for them plain. */
+    bool plain = c->w->server->rules && x->policy->cfg->inspect.responses;
+    if (plain)
+        sl_buf_append_str(h, "Accept-Encoding: identity\r\n");
+    for (size_t i = 0; i < n_fwd; i++) {
+        const sl_h1_header_t *f = &fwd[i];
+        if (x->rechunk && sl_view_ieq(f->name, "content-length"))
+            continue;
+        if (plain && sl_view_ieq(f->name, "accept-encoding"))
             continue;
         sl_buf_append_view(h, f->name);
         sl_buf_append(h, ": ", 2);
         sl_buf_append_view(h, f->value);
         sl_buf_append(h, "\r\n", 2);
     }
-    if (x->framing.kind == SL_H1_BODY_CHUNKED)
+    if (x->framing.kind == SL_H1_BODY_CHUNKED || x->rechunk)
         sl_buf_append_str(h, "Transfer-Encoding: chunked\r\n");
     if (x->upgrade) {
         for (size_t i = 0; i < req->n_headers; i++) {
@@ -374,8 +435,8 @@ static int identify(sl_client_t *c, const sl_h1_request_t *req)
         for (size_t i = 0; i < req->n_headers; i++)
             if (sl_view_ieq(req->headers[i].name, "proxy-authorization"))
                 auth = req->headers[i].value;
-        x->ident = sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth,
-                                      &why);
+        x->ident =
+            sl_policy_identify(x->policy, c->listener, c->has_peer ? &c->peer : NULL, auth, &why);
     }
     if (x->ident)
         return 0;
@@ -462,8 +523,8 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
         sl_url_t u;
         char host[256];
         if (sl_url_parse_absolute(req->target.p, req->target.n, &u) != SL_URL_OK ||
-            sl_host_normalize(u.host, host, sizeof host) < 0 ||
-            strcmp(host, c->tunnel_host) != 0 || u.port != c->tunnel_port) {
+            sl_host_normalize(u.host, host, sizeof host) < 0 || strcmp(host, c->tunnel_host) != 0 ||
+            u.port != c->tunnel_port) {
             sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
             snprintf(v.reason, sizeof v.reason,
                      "request inside the tunnel to %.180s names another host", c->tunnel_host);
@@ -488,7 +549,8 @@ static int tunnel_target(sl_client_t *c, const sl_h1_request_t *req, sl_buf_t *a
             if (hv.n && hv.p[0] == '[' && hv.p[hv.n - 1] == ']')
                 hu.host = sl_view(hv.p + 1, hv.n - 2);
         }
-        if (sl_host_normalize(hu.host, host, sizeof host) < 0 || strcmp(host, c->tunnel_host) != 0) {
+        if (sl_host_normalize(hu.host, host, sizeof host) < 0 ||
+            strcmp(host, c->tunnel_host) != 0) {
             sl_verdict_t v = {.blocked = true, .rule = "tls.host-mismatch", .scanner = "tls"};
             snprintf(v.reason, sizeof v.reason,
                      "Host header does not match the tunnel's host %.180s", c->tunnel_host);
@@ -505,6 +567,68 @@ static void dispatch(sl_client_t *c)
     c->state = SL_CS_DIAL;
     sl_client_update_reading(c);
     sl_upstream_acquire(c);
+}
+
+/* Credential injection: replace placeholders (or add a templated header)
+ * for requests in a secret's scope, refuse placeholders out of scope and
+ * real values coming from the sandbox. Returns -1 after refusing. */
+static int apply_secrets(sl_client_t *c, const sl_h1_request_t *req, const sl_url_t *u,
+                         const sl_h1_header_t *fwd, size_t n_fwd)
+{
+    sl_exchange_t *x = &c->x;
+    sl_secret_req_t sr = {
+        .identity = sl_view(x->ident->name, strlen(x->ident->name)),
+        .method = req->method,
+        .host = sl_view(x->target.host, strlen(x->target.host)),
+        .path = u->path.n ? u->path : SL_VIEW_LIT("/"),
+        .query = u->query,
+        .has_query = u->has_query,
+        .headers = fwd,
+        .n_headers = n_fwd,
+    };
+    x->sd = calloc(1, sizeof *x->sd);
+    if (x->sd == NULL) {
+        sl_client_close(c);
+        return -1;
+    }
+    sl_secret_decide(x->policy->secrets, &sr, x->sd);
+    sl_verdict_t v = {.blocked = x->sd->refused, .rule = x->sd->rule, .scanner = "secrets"};
+    if (!v.blocked && x->sd->body_replace && x->framing.kind != SL_H1_BODY_NONE) {
+        sl_view_t ce = SL_VIEW_NULL;
+        for (size_t i = 0; i < n_fwd; i++)
+            if (sl_view_ieq(fwd[i].name, "content-encoding"))
+                ce = fwd[i].value;
+        if (!sl_secret_body_encoding_ok(x->sd, ce)) {
+            v.blocked = true;
+            v.rule = SL_SECRET_RULE_BODY_ENCODED;
+            snprintf(v.reason, sizeof v.reason,
+                     "the request body is compressed (Content-Encoding) and credentials may "
+                     "be replaced in bodies: send it uncompressed");
+        }
+    }
+    if (v.blocked) {
+        if (x->sd->refused)
+            snprintf(v.reason, sizeof v.reason, "%s", x->sd->reason);
+        if (x->sd->high_severity)
+            sl_warn("request %s from %s: %s (possible exfiltration attempt)", x->id, x->ident->name,
+                    x->sd->reason);
+        if (x->framing.kind != SL_H1_BODY_NONE)
+            c->flags |= SL_CF_CLOSE_AFTER;
+        sl_respond_refusal(c, &v);
+        exchange_finish(c);
+        return -1;
+    }
+    if (x->sd->body_filter && (x->framing.kind == SL_H1_BODY_CHUNKED ||
+                               (x->framing.kind == SL_H1_BODY_LENGTH && x->framing.length > 0))) {
+        x->sbody = malloc(sizeof *x->sbody);
+        if (x->sbody == NULL) {
+            sl_client_close(c);
+            return -1;
+        }
+        sl_secret_body_init(x->sbody, x->sd);
+        x->rechunk = x->sd->body_replace && x->framing.kind == SL_H1_BODY_LENGTH;
+    }
+    return 0;
 }
 
 /* Decide and dispatch a parsed request head. Returns false if the
@@ -589,8 +713,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     }
     sl_verdict_t v;
     sl_policy_check_target(x->policy, x->ident, u.host, u.port, &x->target, &v);
-    if (!v.blocked && !(is_connect && c->w->server->certs &&
-                        !sl_policy_passthrough(x->policy, x->target.host)))
+    if (!v.blocked &&
+        !(is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host)))
         sl_policy_check_request(x->ident, req->method, x->target.host, x->target.port,
                                 sl_view(x->path.p ? x->path.p : "/", x->path.n ? x->path.n : 1),
                                 &v);
@@ -604,6 +728,14 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         exchange_finish(c);
         return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
     }
+    if (is_connect) {
+        sl_verdict_t iv = {0};
+        if (sl_inspect_request_head(c, NULL, NULL, 0, &iv)) {
+            sl_respond_refusal(c, &iv);
+            exchange_finish(c);
+            return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
+        }
+    }
     if (is_connect && c->w->server->certs && !sl_policy_passthrough(x->policy, x->target.host)) {
         /* Check where the name leads before saying 200, so DNS failures and
          * private answers are refused on the CONNECT itself. */
@@ -615,8 +747,30 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
         sl_upstream_acquire(c);
         return c->state != SL_CS_CLOSING;
     }
-    if (!is_connect)
-        build_upstream_head(c, req, &u);
+    if (!is_connect) {
+        /* The fields that go upstream: no Host (ours is written), nothing
+         * hop-by-hop. Credential injection may rewrite them. */
+        sl_h1_header_t fwd[MAX_HEADERS_CAP];
+        size_t n_fwd = 0;
+        for (size_t i = 0; i < req->n_headers; i++)
+            if (!sl_view_ieq(req->headers[i].name, "host") &&
+                !sl_h1_is_hop_by_hop(req->headers[i].name, req->headers, req->n_headers))
+                fwd[n_fwd++] = req->headers[i];
+        sl_verdict_t iv = {0};
+        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv)) {
+            if (x->framing.kind != SL_H1_BODY_NONE)
+                c->flags |= SL_CF_CLOSE_AFTER;
+            sl_respond_refusal(c, &iv);
+            exchange_finish(c);
+            return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
+        }
+        if (x->policy->secrets && apply_secrets(c, req, &u, fwd, n_fwd) != 0)
+            return c->state != SL_CS_CLOSING && !(c->flags & SL_CF_SHUTDOWN);
+        if (x->sd)
+            build_upstream_head(c, req, &u, x->sd->headers, x->sd->n_headers);
+        else
+            build_upstream_head(c, req, &u, fwd, n_fwd);
+    }
     if (x->framing.kind == SL_H1_BODY_CHUNKED) {
         x->chunked = malloc(sizeof *x->chunked);
         if (x->chunked == NULL) {
@@ -678,8 +832,8 @@ static long process_head(sl_client_t *c, const char *p, size_t n)
 {
     const sl_config_t *cfg = cfg_of(c);
     sl_h1_header_t hdrs[MAX_HEADERS_CAP];
-    size_t cap = cfg->limits.max_headers < MAX_HEADERS_CAP ? cfg->limits.max_headers
-                                                            : MAX_HEADERS_CAP;
+    size_t cap =
+        cfg->limits.max_headers < MAX_HEADERS_CAP ? cfg->limits.max_headers : MAX_HEADERS_CAP;
     sl_h1_request_t req = {.headers = hdrs, .n_headers = cap};
     const char *err = NULL;
     size_t scan = n < cfg->limits.max_head_bytes ? n : cfg->limits.max_head_bytes;
@@ -709,63 +863,117 @@ static long process_head(sl_client_t *c, const char *p, size_t n)
 }
 
 /* Forward request body bytes. Returns bytes consumed or -1 on close. */
-static long forward_body(sl_client_t *c, char *p, size_t n)
+/* The request body cannot go on (malformed, or refused by a body filter):
+ * the upstream never gets a complete request. Tell the agent why if no
+ * response has started, else just close. */
+static void body_stop(sl_client_t *c, const sl_verdict_t *refusal, const char *bad_request)
+{
+    sl_upstream_t *up = c->up;
+    if (up && up->state == SL_US_HEAD && !up->got_bytes) {
+        c->up = NULL;
+        sl_upstream_close(up);
+        if (refusal) {
+            c->flags |= SL_CF_CLOSE_AFTER;
+            sl_respond_refusal(c, refusal);
+            exchange_finish(c);
+        } else {
+            reject(c, bad_request);
+        }
+    } else {
+        sl_client_close(c);
+    }
+}
+
+/* Send decoded request body bytes upstream: through the credential filter
+ * when there is one, then framed (chunked when the agent sent chunked or the
+ * filter may change the length). `done` ends the body. Returns 0 or -1 when
+ * the connection is done. */
+static int emit_body(sl_client_t *c, const char *p, size_t n, bool done)
 {
     sl_exchange_t *x = &c->x;
-    sl_upstream_t *up = c->up;
-    size_t used;
-    int r;
-    if (x->framing.kind == SL_H1_BODY_LENGTH) {
-        used = n < x->body_left ? n : (size_t)x->body_left;
-        uv_buf_t b = uv_buf_init(p, (unsigned)used);
-        r = sl_upstream_send(up, &b, 1);
-        x->body_left -= used;
-        x->bytes_in += used;
-        if (x->body_left == 0)
-            c->flags |= SL_CF_REQ_DONE;
-    } else {
-        size_t len = n;
-        const char *err = NULL;
-        if (sl_chunked_decode(x->chunked, p, &len, &used, &err) != 0) {
-            /* The upstream never gets a complete request: drop its
-             * connection, and tell the agent if no response has started. */
-            sl_info("request %s: malformed chunked body (%s)", x->id, err);
-            if (up->state == SL_US_HEAD && !up->got_bytes) {
-                c->up = NULL;
-                sl_upstream_close(up);
-                reject(c, err);
-            } else {
-                sl_client_close(c);
-            }
+    sl_buf_t inspected = {0}, filtered = {0};
+    if (c->w->server->rules) {
+        sl_verdict_t v = {0};
+        if (sl_inspect_request_body(c, p, n, done, &inspected, &v) != 0) {
+            sl_info("request %s from %s refused by %s: %s", x->id, x->ident->name, v.rule,
+                    v.reason);
+            sl_buf_free(&inspected);
+            body_stop(c, &v, NULL);
             return -1;
         }
-        char hex[24];
-        uv_buf_t b[4];
-        unsigned nb = 0;
-        if (len) {
-            int hl = snprintf(hex, sizeof hex, "%zx\r\n", len);
-            b[nb++] = uv_buf_init(hex, (unsigned)hl);
-            b[nb++] = uv_buf_init(p, (unsigned)len);
-            b[nb++] = uv_buf_init("\r\n", 2);
-        }
-        if (x->chunked->done) {
-            c->flags |= SL_CF_REQ_DONE;
-            /* Trailer fields are forwarded; the decoder validated them. */
-            static char last[] = "0\r\n";
-            b[nb++] = uv_buf_init(last, 3);
-        }
-        x->bytes_in += len;
-        r = nb ? sl_upstream_send(up, b, nb) : 0;
-        if (r == 0 && x->chunked->done) {
-            uv_buf_t t[2] = {uv_buf_init(x->chunked->trailers, (unsigned)x->chunked->trailers_len),
-                             uv_buf_init("\r\n", 2)};
-            r = sl_upstream_send(up, t, 2);
-        }
+        p = inspected.p;
+        n = inspected.n;
     }
+    if (x->sbody) {
+        int r = n ? sl_secret_body_feed(x->sbody, p, n, &filtered) : 0;
+        if (r == 0 && done)
+            r = sl_secret_body_finish(x->sbody, &filtered);
+        if (r != 0) {
+            sl_verdict_t v = {.blocked = true, .rule = x->sbody->rule, .scanner = "secrets"};
+            snprintf(v.reason, sizeof v.reason, "%s", x->sbody->reason);
+            sl_warn("request %s from %s: %s in the body", x->id, x->ident->name, v.reason);
+            sl_buf_free(&filtered);
+            sl_buf_free(&inspected);
+            body_stop(c, &v, NULL);
+            return -1;
+        }
+        p = filtered.p;
+        n = filtered.n;
+    }
+    bool chunked_out = x->framing.kind == SL_H1_BODY_CHUNKED || x->rechunk;
+    char hex[24];
+    uv_buf_t b[6];
+    unsigned nb = 0;
+    if (n && chunked_out) {
+        b[nb++] = uv_buf_init(hex, (unsigned)snprintf(hex, sizeof hex, "%zx\r\n", n));
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    } else if (n) {
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    }
+    if (done && chunked_out) {
+        /* Trailer fields are forwarded; the decoder validated them. */
+        b[nb++] = uv_buf_init("0\r\n", 3);
+        if (x->chunked)
+            b[nb++] = uv_buf_init(x->chunked->trailers, (unsigned)x->chunked->trailers_len);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    }
+    int r = nb ? sl_upstream_send(c->up, b, nb) : 0;
+    sl_buf_free(&filtered);
+    sl_buf_free(&inspected);
     if (r != 0) {
         sl_client_close(c);
         return -1;
     }
+    return 0;
+}
+
+/* Forward request body bytes. Returns bytes consumed or -1 on close. */
+static long forward_body(sl_client_t *c, char *p, size_t n)
+{
+    sl_exchange_t *x = &c->x;
+    sl_upstream_t *up = c->up;
+    size_t used, len;
+    bool done;
+    if (x->framing.kind == SL_H1_BODY_LENGTH) {
+        used = len = n < x->body_left ? n : (size_t)x->body_left;
+        x->body_left -= used;
+        done = x->body_left == 0;
+    } else {
+        const char *err = NULL;
+        len = n;
+        if (sl_chunked_decode(x->chunked, p, &len, &used, &err) != 0) {
+            sl_info("request %s: malformed chunked body (%s)", x->id, err);
+            body_stop(c, NULL, err);
+            return -1;
+        }
+        done = x->chunked->done;
+    }
+    x->bytes_in += len;
+    if (done)
+        c->flags |= SL_CF_REQ_DONE;
+    if (emit_body(c, p, len, done) != 0)
+        return -1;
     sl_upstream_touch(up);
     if (c->flags & SL_CF_REQ_DONE) {
         sl_upstream_request_sent(up);

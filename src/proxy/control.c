@@ -59,8 +59,10 @@ static int list_edit(char ***list, size_t *n, const char *pattern, bool add, sl_
         return 0;
     }
     if (!add) {
-        sl_buf_appendf(err, "\"%s\" was not added at runtime (patterns from the config file "
-                            "change with the file)", pattern);
+        sl_buf_appendf(err,
+                       "\"%s\" was not added at runtime (patterns from the config file "
+                       "change with the file)",
+                       pattern);
         return -1;
     }
     char **l = realloc(*list, (*n + 1) * sizeof *l);
@@ -93,7 +95,7 @@ int sl_control_host(const char *actor, const char *identity, sl_control_list_t w
     pthread_mutex_lock(&srv->lock);
     sl_overlay_entry_t *e = entry(&srv->overlay, identity);
     int r = e ? (which == SL_CONTROL_ALLOW ? list_edit(&e->allow, &e->n_allow, norm, add, err)
-                                          : list_edit(&e->deny, &e->n_deny, norm, add, err))
+                                           : list_edit(&e->deny, &e->n_deny, norm, add, err))
               : -1;
     pthread_mutex_unlock(&srv->lock);
     if (r != 0)

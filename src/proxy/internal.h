@@ -36,6 +36,18 @@ void sl_approval_list(sl_server_t *srv, sl_buf_t *json);
 /* Worker thread: apply decisions handed to it. */
 void sl_approval_apply(sl_worker_t *w);
 
+/* inspection.c: the detection engine on the exchange's surfaces. Each
+ * returns true / -1 when a finding refuses the message (verdict filled). */
+#include "http/url.h"
+bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *fwd,
+                             size_t n_fwd, sl_verdict_t *v);
+int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, sl_buf_t *out,
+                            sl_verdict_t *v);
+void sl_inspect_request_done(sl_exchange_t *x);
+int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
+                             sl_verdict_t *v);
+void sl_inspect_response_done(sl_upstream_t *up);
+
 /* client.c */
 void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms);
 void sl_client_approval_decided(sl_client_t *c, bool approve, const char *actor);
@@ -88,6 +100,5 @@ void sl_upstream_pool_flush(sl_worker_t *w);
 void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v);
 void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail);
 void sl_respond_bad_request(sl_client_t *c, const char *reason);
-
 
 #endif

@@ -62,12 +62,12 @@ static void respond(sl_client_t *c, int status, const char *hdr_name, const char
     if (close)
         sl_buf_append_str(&head, "Connection: close\r\n");
     sl_buf_append(&head, "\r\n", 2);
-    uv_buf_t b[2] = {uv_buf_init(head.p, (unsigned)head.n), uv_buf_init(body->p, (unsigned)body->n)};
+    uv_buf_t b[2] = {uv_buf_init(head.p, (unsigned)head.n),
+                     uv_buf_init(body->p, (unsigned)body->n)};
     unsigned nb = x->is_head ? 1 : 2;
     x->status = status;
     x->bytes_out += head.n + (nb == 2 ? body->n : 0);
-    if (c->state != SL_CS_CLOSING &&
-        sl_client_send(c, b, nb) != 0)
+    if (c->state != SL_CS_CLOSING && sl_client_send(c, b, nb) != 0)
         c->flags |= SL_CF_CLOSE_AFTER;
     sl_buf_free(&head);
     sl_buf_free(body);

@@ -16,6 +16,8 @@
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
+#include "inspect/inspect.h"
+#include "secrets/store.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
 
@@ -221,7 +223,8 @@ static void reload_locked(const char *why, bool only_if_changed)
         return;
     }
     sl_buf_t err = {0};
-    sl_config_t *cfg = sl_config_load_string(text.p ? text.p : "", text.n, server.config_path, &err);
+    sl_config_t *cfg =
+        sl_config_load_string(text.p ? text.p : "", text.n, server.config_path, &err);
     sl_buf_free(&server.config_text);
     server.config_text = text;
     if (cfg == NULL) {
@@ -363,6 +366,39 @@ static int setup_interception(const sl_config_t *cfg)
     return 0;
 }
 
+/* Compile the detection rules (built-in plus the operator's) once at start.
+ * Rule changes need a restart; the rest of the config reloads. */
+static int setup_inspection(const sl_config_t *cfg)
+{
+    if (!cfg->inspect.enabled)
+        return 0;
+    size_t n = cfg->inspect.n_disable + cfg->inspect.n_warn;
+    sl_rule_override_t *ov = n ? calloc(n, sizeof *ov) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->inspect.n_disable; i++)
+        ov[k++] = (sl_rule_override_t){
+            .id = cfg->inspect.disable[i], .action = SL_ACT_OFF, .severity = -1};
+    for (size_t i = 0; i < cfg->inspect.n_warn; i++)
+        ov[k++] =
+            (sl_rule_override_t){.id = cfg->inspect.warn[i], .action = SL_ACT_WARN, .severity = -1};
+    sl_ruleset_opts_t opts = {.paths = (const char *const *)cfg->inspect.rules,
+                              .n_paths = cfg->inspect.n_rules,
+                              .overrides = ov,
+                              .n_overrides = k};
+    sl_buf_t err = {0};
+    server.rules = sl_ruleset_load(&opts, &err);
+    free(ov);
+    if (server.rules == NULL) {
+        fprintf(stderr, "sluice: cannot load the detection rules:\n%s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    sl_buf_free(&err);
+    sl_info("inspection on: %zu rules, %zu KiB of compiled patterns",
+            sl_ruleset_count(server.rules), sl_ruleset_db_bytes(server.rules) / 1024);
+    return 0;
+}
+
 static unsigned cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -396,7 +432,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
                 p->cfg->audit_path, strerror(errno));
         goto out_policy;
     }
-    if (setup_interception(p->cfg) != 0)
+    if (setup_interception(p->cfg) != 0 || setup_inspection(p->cfg) != 0)
         goto out_policy;
     if (sl_admin_open(p->cfg) != 0)
         goto out_policy;
@@ -452,6 +488,11 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
         sl_info("listening on %s%s%s:%u", strchr(p->cfg->listen[k].host, ':') ? "[" : "",
                 p->cfg->listen[k].host, strchr(p->cfg->listen[k].host, ':') ? "]" : "",
                 p->cfg->listen[k].port);
+    /* Placeholders are what the sandbox holds instead of the values: say
+     * them, so the operator can put them in the sandbox's environment. */
+    for (size_t i = 0; p->secrets && i < sl_secret_store_count(p->secrets); i++)
+        sl_info("secret %s: the sandbox uses the placeholder %s",
+                sl_secret_store_name(p->secrets, i), sl_secret_store_placeholder(p->secrets, i));
     sl_info("sluice %s ready: %zu worker(s), policy from %s", SLUICE_VERSION, server.n_workers,
             config_path ? config_path : "the built-in default");
 
@@ -491,6 +532,8 @@ out_policy:
         server.held = h->next;
         free(h);
     }
+    if (server.rules)
+        sl_ruleset_unref(server.rules);
     if (server.certs)
         sl_certcache_free(server.certs);
     if (server.ca)

@@ -10,6 +10,8 @@
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
+#include "secrets/inject.h"
+#include "secrets/redact.h"
 #include "proxy/internal.h"
 
 #define POOL_MAX 256
@@ -24,6 +26,16 @@ static const sl_config_t *cfg_of(sl_upstream_t *up)
     return up->w->policy->cfg;
 }
 
+static void drop_redactor(sl_upstream_t *up)
+{
+    sl_inspect_response_done(up);
+    if (up->redact) {
+        sl_redactor_free(up->redact);
+        free(up->redact);
+        up->redact = NULL;
+    }
+}
+
 static void up_maybe_free(sl_upstream_t *up)
 {
     if (up->open_handles > 0 || up->dns_pending)
@@ -35,6 +47,7 @@ static void up_maybe_free(sl_upstream_t *up)
     sl_buf_free(&up->in);
     sl_buf_free(&up->out_head);
     free(up->chunked);
+    drop_redactor(up);
     free(up);
 }
 
@@ -114,8 +127,9 @@ static void up_timer_cb(uv_timer_t *t)
     switch (up->state) {
     case SL_US_DIAL:
         up->timed_out = true;
-        up_fail(up, 504, "connect-timeout", "the upstream did not accept the connection in time "
-                                            "(timeouts.connect)");
+        up_fail(up, 504, "connect-timeout",
+                "the upstream did not accept the connection in time "
+                "(timeouts.connect)");
         return;
     case SL_US_TLS:
         up_fail(up, 504, "tls-timeout",
@@ -336,15 +350,15 @@ static void pool_key(sl_client_t *c, char *key, size_t cap)
 {
     const sl_target_t *t = &c->x.target;
     snprintf(key, cap, "%llu|%s|%s|%u|%s|%u", (unsigned long long)c->x.policy->generation,
-             c->x.upstream_tls ? "tls" : "tcp", t->host, t->port,
-             t->route ? t->route->to_host : "", t->route ? t->route->to_port : 0);
+             c->x.upstream_tls ? "tls" : "tcp", t->host, t->port, t->route ? t->route->to_host : "",
+             t->route ? t->route->to_port : 0);
 }
 
 void sl_upstream_acquire(sl_client_t *c)
 {
     sl_worker_t *w = c->w;
     sl_exchange_t *x = &c->x;
-    char key[sizeof ((sl_upstream_t *)0)->key];
+    char key[sizeof((sl_upstream_t *)0)->key];
     pool_key(c, key, sizeof key);
     if (!x->is_connect && !x->retried) {
         for (sl_upstream_t *up = w->pool; up; up = up->next) {
@@ -455,8 +469,10 @@ void sl_upstream_expect_response(sl_upstream_t *up)
 {
     up->state = SL_US_HEAD;
     up->got_bytes = false;
+    up->chunk_out = false;
     free(up->chunked);
     up->chunked = NULL;
+    drop_redactor(up);
     arm_timer(up, cfg_of(up)->timeouts.io_idle);
     sl_upstream_update_reading(up);
 }
@@ -554,11 +570,66 @@ static void response_complete(sl_upstream_t *up)
     if (!flush_head(up))
         return;
     sl_client_t *c = up->c;
-    bool reusable = up->framing.keep_alive && up->in.n == 0 && (c->flags & SL_CF_REQ_DONE) &&
-                    !c->x.upgrade;
+    bool reusable =
+        up->framing.keep_alive && up->in.n == 0 && (c->flags & SL_CF_REQ_DONE) && !c->x.upgrade;
     c->up = NULL;
     sl_upstream_release(up, reusable);
     sl_client_response_done(c);
+}
+
+/* Send response body bytes to the client: through the echo redactor, then
+ * framed (chunked when up->chunk_out). `done` ends the body: held-back bytes
+ * are flushed and the last chunk and trailers written. */
+static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
+{
+    sl_verdict_t v = {0};
+    if (sl_inspect_response_body(up, p, n, done, &v) != 0) {
+        sl_client_t *c = up->c;
+        sl_info("request %s: response refused by %s: %s", c->x.id, v.rule, v.reason);
+        if (up->out_head.n) {
+            /* Nothing reached the agent yet: it gets the refusal instead. */
+            sl_buf_reset(&up->out_head);
+            c->up = NULL;
+            c->flags |= SL_CF_CLOSE_AFTER;
+            sl_upstream_close(up);
+            sl_client_upstream_refused(c, &v);
+        } else {
+            c->x.verdict = "block";
+            c->x.rule = v.rule;
+            c->x.scanner = v.scanner;
+            snprintf(c->x.reason, sizeof c->x.reason, "%.200s (response cut off)", v.reason);
+            sl_client_close(c);
+        }
+        return false;
+    }
+    sl_buf_t red = {0};
+    if (up->redact) {
+        if (n)
+            sl_redactor_feed(up->redact, p, n, &red);
+        if (done)
+            sl_redactor_finish(up->redact, &red);
+        p = red.p;
+        n = red.n;
+    }
+    char hex[24];
+    uv_buf_t b[6];
+    unsigned nb = 0;
+    if (n && up->chunk_out) {
+        b[nb++] = uv_buf_init(hex, (unsigned)snprintf(hex, sizeof hex, "%zx\r\n", n));
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    } else if (n) {
+        b[nb++] = uv_buf_init((char *)p, (unsigned)n);
+    }
+    if (done && up->chunk_out) {
+        b[nb++] = uv_buf_init("0\r\n", 3);
+        if (up->chunked)
+            b[nb++] = uv_buf_init(up->chunked->trailers, (unsigned)up->chunked->trailers_len);
+        b[nb++] = uv_buf_init("\r\n", 2);
+    }
+    bool ok = nb == 0 || to_client(up, b, nb);
+    sl_buf_free(&red);
+    return ok;
 }
 
 /* Relay response body bytes from up->in. */
@@ -566,16 +637,15 @@ static void relay_body(sl_upstream_t *up)
 {
     sl_client_t *c = up->c;
     sl_exchange_t *x = &c->x;
-    bool reencode = x->client_minor == 1;
     while (up->in.n > 0 && up->state == SL_US_BODY) {
         if (up->framing.kind == SL_H1_BODY_LENGTH) {
             size_t take = up->in.n < up->body_left ? up->in.n : (size_t)up->body_left;
-            uv_buf_t b = uv_buf_init(up->in.p, (unsigned)take);
-            if (!to_client(up, &b, 1))
+            bool done = take == up->body_left;
+            if (!emit_resp(up, up->in.p, take, done))
                 return;
             up->body_left -= take;
             sl_buf_consume(&up->in, take);
-            if (up->body_left == 0) {
+            if (done) {
                 response_complete(up);
                 return;
             }
@@ -587,37 +657,17 @@ static void relay_body(sl_upstream_t *up)
                 sl_client_close(c);
                 return;
             }
-            char hex[24];
-            uv_buf_t b[5];
-            unsigned nb = 0;
-            if (len && reencode) {
-                b[nb++] = uv_buf_init(hex, (unsigned)snprintf(hex, sizeof hex, "%zx\r\n", len));
-                b[nb++] = uv_buf_init(up->in.p, (unsigned)len);
-                b[nb++] = uv_buf_init("\r\n", 2);
-            } else if (len) {
-                b[nb++] = uv_buf_init(up->in.p, (unsigned)len);
-            }
-            if (up->chunked->done && reencode) {
-                b[nb++] = uv_buf_init("0\r\n", 3);
-                b[nb++] = uv_buf_init(up->chunked->trailers, (unsigned)up->chunked->trailers_len);
-            }
-            if (nb && !to_client(up, b, nb))
+            if (!emit_resp(up, up->in.p, len, up->chunked->done))
                 return;
             sl_buf_consume(&up->in, used);
             if (up->chunked->done) {
-                if (reencode) {
-                    uv_buf_t end = uv_buf_init("\r\n", 2);
-                    if (!to_client(up, &end, 1))
-                        return;
-                }
                 response_complete(up);
                 return;
             }
             if (used == 0)
                 break;
         } else { /* until close */
-            uv_buf_t b = uv_buf_init(up->in.p, (unsigned)up->in.n);
-            if (!to_client(up, &b, 1))
+            if (!emit_resp(up, up->in.p, up->in.n, false))
                 return;
             sl_buf_reset(&up->in);
         }
@@ -629,6 +679,7 @@ static void relay_body(sl_upstream_t *up)
 static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t *h, bool final)
 {
     sl_client_t *c = up->c;
+    sl_secret_store_t *store = c->x.policy->secrets;
     sl_buf_appendf(h, "HTTP/1.1 %d ", res->status);
     sl_buf_append_view(h, res->reason);
     sl_buf_append(h, "\r\n", 2);
@@ -640,18 +691,79 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
                   (sl_view_ieq(f->name, "upgrade") || sl_view_ieq(f->name, "connection"))))
                 continue;
         }
+        if (final && up->redact && sl_view_ieq(f->name, "content-length"))
+            continue; /* redaction may change the length */
         sl_buf_append_view(h, f->name);
         sl_buf_append(h, ": ", 2);
-        sl_buf_append_view(h, f->value);
+        sl_buf_t red = {0};
+        if (store && sl_secret_redact(store, f->value, &red) > 0) {
+            sl_warn("request %s: the upstream echoed a secret in header %.*s; redacted", c->x.id,
+                    (int)(f->name.n > 64 ? 64 : f->name.n), f->name.p);
+            sl_buf_append(h, red.p, red.n);
+        } else {
+            sl_buf_append_view(h, f->value);
+        }
+        sl_buf_free(&red);
         sl_buf_append(h, "\r\n", 2);
     }
     if (final) {
-        if (up->framing.kind == SL_H1_BODY_CHUNKED && c->x.client_minor == 1)
+        if (up->chunk_out)
             sl_buf_append_str(h, "Transfer-Encoding: chunked\r\n");
         if (c->flags & SL_CF_CLOSE_AFTER)
             sl_buf_append_str(h, "Connection: close\r\n");
     }
     sl_buf_append(h, "\r\n", 2);
+}
+
+/* When credentials are configured, every response body is run through the
+ * echo redactor. A compressed body cannot be redacted: it is refused when
+ * this request carried a secret (fail closed), passed through otherwise.
+ * Returns -1 after failing the exchange. */
+static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
+{
+    sl_exchange_t *x = &up->c->x;
+    sl_secret_store_t *store = x->policy->secrets;
+    if (up->c->w->server->rules && x->policy->cfg->inspect.responses &&
+        up->framing.kind != SL_H1_BODY_NONE) {
+        for (size_t i = 0; i < res->n_headers; i++) {
+            if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
+                sl_view_ieq(res->headers[i].value, "identity"))
+                continue;
+            sl_client_t *c = up->c;
+            sl_verdict_t v = {
+                .blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
+            snprintf(v.reason, sizeof v.reason,
+                     "the upstream sent a compressed response (Content-Encoding: %.40s) although "
+                     "sluice asked for identity; it cannot be inspected",
+                     res->headers[i].value.p);
+            c->up = NULL;
+            c->flags |= SL_CF_CLOSE_AFTER;
+            sl_upstream_close(up);
+            sl_client_upstream_refused(c, &v);
+            return -1;
+        }
+    }
+    if (store == NULL || up->framing.kind == SL_H1_BODY_NONE)
+        return 0;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
+            sl_view_ieq(res->headers[i].value, "identity"))
+            continue;
+        if (x->sd && x->sd->n_uses > 0) {
+            up_fail(up, 502, "secret.response-encoded",
+                    "the upstream compressed a response to a request carrying a credential; "
+                    "it cannot be checked for an echo of the credential");
+            return -1;
+        }
+        return 0;
+    }
+    up->redact = malloc(sizeof *up->redact);
+    if (up->redact == NULL) {
+        up_fail(up, 502, "no-memory", "out of memory");
+        return -1;
+    }
+    sl_redactor_init(up->redact, store);
+    return 0;
 }
 
 /* Parse response heads from up->in (interim 1xx ones are relayed). */
@@ -714,8 +826,14 @@ static void process_response_head(sl_upstream_t *up)
         up->got_bytes = true;
         c->x.status = res.status;
         c->x.verdict = "allow";
+        if (setup_redaction(up, &res) != 0)
+            return;
+        up->chunk_out = c->x.client_minor == 1 && up->framing.kind != SL_H1_BODY_UNTIL_CLOSE &&
+                        up->framing.kind != SL_H1_BODY_NONE &&
+                        (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact);
         if (up->framing.kind == SL_H1_BODY_UNTIL_CLOSE ||
-            (up->framing.kind == SL_H1_BODY_CHUNKED && c->x.client_minor == 0) ||
+            (up->framing.kind != SL_H1_BODY_NONE && c->x.client_minor == 0 &&
+             (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact)) ||
             up->w->draining)
             c->flags |= SL_CF_CLOSE_AFTER;
         sl_buf_free(&h);
@@ -742,7 +860,10 @@ static void process_response_head(sl_upstream_t *up)
             sl_chunked_init(up->chunked);
         }
         relay_body(up);
-        if (up->state == SL_US_BODY)
+        /* With response inspection the head waits for the first body bytes,
+         * so a refusal can still replace the whole response. */
+        if (up->state == SL_US_BODY &&
+            !(up->w->server->rules && c->x.policy->cfg->inspect.responses))
             flush_head(up);
         return;
     }
@@ -775,7 +896,8 @@ static void up_on_eof(sl_upstream_t *up, ssize_t nread)
     case SL_US_BODY:
         if (nread == UV_EOF && up->framing.kind == SL_H1_BODY_UNTIL_CLOSE) {
             up->framing.keep_alive = false;
-            response_complete(up);
+            if (emit_resp(up, NULL, 0, true))
+                response_complete(up);
             return;
         }
         up_fail(up, 502, "upstream-closed", "the upstream closed mid-response");

@@ -21,8 +21,8 @@ typedef struct sl_tls {
 
 /* Result of driving the session. */
 typedef enum sl_tls_status {
-    SL_TLS_OK = 0,   /* progress made (or nothing to do) */
-    SL_TLS_ERROR,    /* fatal: the connection must close; see sl_tls_error */
+    SL_TLS_OK = 0, /* progress made (or nothing to do) */
+    SL_TLS_ERROR,  /* fatal: the connection must close; see sl_tls_error */
 } sl_tls_status_t;
 
 /* Set up a session on `ctx` as server (accept) or client (connect). Returns

@@ -540,6 +540,12 @@ class Upstream:
         elif path == "/early-hints":
             conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
             send_fixed(200, b"after hints")
+        elif path == "/gzip":
+            # The request as received, gzip-compressed whatever was accepted.
+            import gzip
+            body = gzip.compress(json.dumps(req.describe()).encode())
+            send_fixed(200, body, [("Content-Type", "application/json"),
+                                   ("Content-Encoding", "gzip")])
         elif path == "/hop":
             send_fixed(200, b"hop", [("Connection", "X-Resp-Hop"), ("X-Resp-Hop", "must-not-pass"),
                                      ("Keep-Alive", "timeout=99"), ("Proxy-Connection", "keep-alive"),

@@ -249,8 +249,8 @@ class Hyperscan:
         self.lib.hs_free_scratch.argtypes = [ctypes.c_void_p]
         self.lib.hs_free_compile_error.argtypes = [ctypes.POINTER(self._Err)]
 
-    def compile(self, pattern, flags, mode):
-        f = self.SOM_LEFTMOST
+    def compile(self, pattern, flags, mode, som=True):
+        f = self.SOM_LEFTMOST if som else 0
         for name in flags or ():
             f |= self.FLAG[name]
         db = ctypes.c_void_p()
@@ -531,13 +531,19 @@ class Checker:
 
     def check_hyperscan(self, where, rule, rid, flags, pos, neg):
         pattern = rule["pattern"]
+        # Like the engine: start-of-match tracking when the pattern allows it,
+        # else without (the engine then reports approximate start offsets).
         stream, msg = self.hs.compile(
             pattern, flags, Hyperscan.MODE_STREAM | Hyperscan.SOM_HORIZON_LARGE)
         if stream is None:
-            self.err(where, "Hyperscan (stream mode, SOM) rejects the pattern: %s" % msg, rid)
+            stream, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_STREAM, som=False)
+        if stream is None:
+            self.err(where, "Hyperscan (stream mode) rejects the pattern: %s" % msg, rid)
         else:
             self.hs.free(stream)
         db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK)
+        if db is None:
+            db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK, som=False)
         if db is None:
             self.err(where, "Hyperscan (block mode, SOM) rejects the pattern: %s" % msg, rid)
             return

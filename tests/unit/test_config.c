@@ -407,7 +407,7 @@ static void test_error_keys(void **state)
                  "t.yaml:1:1: unknown key \"max_headers\" here; it belongs under 'limits:'");
     expect_error("zzzzzz: 1\n", "t.yaml:1:1: unknown key \"zzzzzz\"; valid keys here: listen, "
                                 "workers, log, audit, watch, limits, timeouts, policy, policies, "
-                                "identities, refuse_unknown, routes, tls, admin");
+                                "identities, refuse_unknown, routes, inspect, tls, admin, secrets");
     expect_error("workers: 1\nwatch: true\nworkers: 2\n",
                  "t.yaml:3:1: duplicate key 'workers' (first at line 1, column 1); remove one");
     expect_error("limits:\n  max_headers: 1\n  max_headers: 2\n",

@@ -49,16 +49,16 @@ static void test_incomplete(void **state)
 static void test_rejects(void **state)
 {
     static const char *bad[] = {
-        "GET http://a/ HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",       /* obs-fold */
-        "GET http://a/ HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",                /* bare CR */
-        "GET http://a/ HTTP/1.1\nHost: a\n\n",                            /* bare LF */
-        "GET http://a/ HTTP/1.1\r\nHost : a\r\n\r\n",                     /* space before colon */
-        "G(T http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",                      /* bad method */
-        "GET http://a/\x7f HTTP/1.1\r\nHost: a\r\n\r\n",                  /* bad target */
-        "GET http://a/ HTTP/2.0\r\nHost: a\r\n\r\n",                      /* version */
-        "GET  http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",                     /* double space */
-        "GET http://a/ HTTP/1.1\r\n: empty\r\n\r\n",                      /* empty name */
-        "GET http://a/ HTTP/1.1\r\nX: \x01\r\n\r\n",                      /* control */
+        "GET http://a/ HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", /* obs-fold */
+        "GET http://a/ HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",         /* bare CR */
+        "GET http://a/ HTTP/1.1\nHost: a\n\n",                     /* bare LF */
+        "GET http://a/ HTTP/1.1\r\nHost : a\r\n\r\n",              /* space before colon */
+        "G(T http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",               /* bad method */
+        "GET http://a/\x7f HTTP/1.1\r\nHost: a\r\n\r\n",           /* bad target */
+        "GET http://a/ HTTP/2.0\r\nHost: a\r\n\r\n",               /* version */
+        "GET  http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",              /* double space */
+        "GET http://a/ HTTP/1.1\r\n: empty\r\n\r\n",               /* empty name */
+        "GET http://a/ HTTP/1.1\r\nX: \x01\r\n\r\n",               /* control */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sl_h1_request_t req;
@@ -113,7 +113,8 @@ static void test_framing_smuggling(void **state)
         "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
         "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
         "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
-        "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n",
         "POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
         "GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     };
@@ -180,8 +181,8 @@ static void test_hop_by_hop(void **state)
               "X-Keep: 2\r\n\r\n",
               &req, &err);
     assert_true(sl_h1_is_hop_by_hop(SL_VIEW_LIT("x-secret-hop"), req.headers, req.n_headers));
-    assert_true(sl_h1_is_hop_by_hop(SL_VIEW_LIT("Proxy-Authorization"), req.headers,
-                                    req.n_headers));
+    assert_true(
+        sl_h1_is_hop_by_hop(SL_VIEW_LIT("Proxy-Authorization"), req.headers, req.n_headers));
     assert_true(sl_h1_is_hop_by_hop(SL_VIEW_LIT("TE"), req.headers, req.n_headers));
     assert_true(sl_h1_is_hop_by_hop(SL_VIEW_LIT("Keep-Alive"), req.headers, req.n_headers));
     assert_true(sl_h1_is_hop_by_hop(SL_VIEW_LIT("Proxy-Connection"), req.headers, req.n_headers));
@@ -211,18 +212,24 @@ static void test_chunked(void **state)
     sl_chunked_t d;
     char out[128];
     size_t n;
-    assert_int_equal(chunked_bytewise("5\r\nhello\r\n6;name=v\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
-                                      out, &n, &d),
-                     0);
+    assert_int_equal(
+        chunked_bytewise("5\r\nhello\r\n6;name=v\r\n world\r\n0\r\nX-T: 1\r\n\r\n", out, &n, &d),
+        0);
     assert_true(d.done);
     assert_int_equal(n, 11);
     assert_memory_equal(out, "hello world", 11);
     assert_int_equal(d.trailers_len, 8);
     assert_memory_equal(d.trailers, "X-T: 1\r\n", 8);
 
-    static const char *bad[] = {"0x5\r\nhello\r\n0\r\n\r\n", "-1\r\n", "5 ;\r\nhello\r\n",
-                                "fffffffffffffffff\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n",
-                                "\r\n", "0\r\nbad trailer\r\n\r\n", "0\r\n folded: x\r\n\r\n"};
+    static const char *bad[] = {"0x5\r\nhello\r\n0\r\n\r\n",
+                                "-1\r\n",
+                                "5 ;\r\nhello\r\n",
+                                "fffffffffffffffff\r\n",
+                                "5\r\nhelloX\r\n",
+                                "5\nhello\r\n",
+                                "\r\n",
+                                "0\r\nbad trailer\r\n\r\n",
+                                "0\r\n folded: x\r\n\r\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(chunked_bytewise(bad[i], out, &n, &d), -1);
 }
@@ -245,10 +252,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_request),   cmocka_unit_test(test_incomplete),
-        cmocka_unit_test(test_rejects), cmocka_unit_test(test_nul_in_head),          cmocka_unit_test(test_too_many_headers),
-        cmocka_unit_test(test_framing_smuggling), cmocka_unit_test(test_framing_ok),
-        cmocka_unit_test(test_response_framing), cmocka_unit_test(test_hop_by_hop),
-        cmocka_unit_test(test_chunked),          cmocka_unit_test(test_chunked_leftover),
+        cmocka_unit_test(test_rejects),          cmocka_unit_test(test_nul_in_head),
+        cmocka_unit_test(test_too_many_headers), cmocka_unit_test(test_framing_smuggling),
+        cmocka_unit_test(test_framing_ok),       cmocka_unit_test(test_response_framing),
+        cmocka_unit_test(test_hop_by_hop),       cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_chunked_leftover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

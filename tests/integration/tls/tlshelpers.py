@@ -300,6 +300,8 @@ class Upstream(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def _yaml_scalar(v):
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_yaml_scalar(e)}" for k, e in v.items()) + "}"
     if isinstance(v, list):
         return "[" + ", ".join(_yaml_scalar(e) for e in v) + "]"
     if isinstance(v, bool):

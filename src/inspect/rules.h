@@ -1,0 +1,73 @@
+/* Internal representation of a loaded ruleset (shared by ruleset.c, which
+ * loads and validates YAML, and engine.c, which compiles and scans). Tests
+ * include it to reach rule examples. */
+#ifndef SLUICE_INSPECT_RULES_H
+#define SLUICE_INSPECT_RULES_H
+
+#include <hs.h>
+#include <stdatomic.h>
+
+#include "inspect/inspect.h"
+#include "inspect/validators.h"
+
+/* One rule as loaded. */
+typedef struct sl_rule {
+    sl_rule_info_t info; /* public view (strings owned by this rule) */
+    sl_validator_t validator;
+    double min_entropy; /* 0 = no entropy requirement */
+    unsigned hs_flags;  /* HS_FLAG_* from `flags:` (SOM added at compile) */
+    bool leet;          /* normalize: [leet] */
+    bool no_som;        /* compiled without start-of-match (start approximated) */
+    unsigned max_width; /* longest possible match (UINT_MAX if unbounded) */
+    char **ex_match;    /* examples.match */
+    size_t n_match;
+    char **ex_no_match; /* examples.no_match */
+    size_t n_no_match;
+} sl_rule_t;
+
+/* The compiled databases, one per rule group. */
+typedef enum sl_dbgroup {
+    SL_DB_SECRETS = 0, /* credential + financial, on raw and decoded text, case kept */
+    SL_DB_INJECTION,   /* injection, on folded text */
+    SL_DB_TOOLPOISON,  /* tool-poisoning, on folded text */
+    SL_DB_SHELL,       /* shell, on folded text */
+    SL_DB_LEET,        /* non-credential rules with normalize: [leet], on leet-folded text */
+    SL_DB__COUNT,
+} sl_dbgroup_t;
+
+typedef struct sl_db {
+    hs_database_t *block;  /* NULL when the group has no active rules */
+    hs_database_t *stream; /* same patterns in stream mode */
+    hs_database_t *som;    /* block mode with start-of-match: only run over short
+                              regions around matches, to recover their start */
+    size_t n;              /* patterns compiled */
+} sl_db_t;
+
+struct sl_ruleset {
+    atomic_int refs;
+    uint64_t gen; /* unique per ruleset: per-thread scratch bookkeeping */
+    sl_rule_t *rules;
+    size_t n;
+    sl_inspect_limits_t lim; /* defaults filled in */
+    sl_db_t db[SL_DB__COUNT];
+    size_t db_bytes;
+};
+
+/* One embedded rule file (generated at build time from rules/ *.yaml). */
+typedef struct sl_embedded_file {
+    const char *name; /* file name, e.g. "credentials.yaml" */
+    const char *data; /* contents, NUL-terminated */
+    size_t len;
+} sl_embedded_file_t;
+
+extern const sl_embedded_file_t sl_embedded_rules[];
+extern const size_t sl_embedded_rules_count;
+
+/* engine.c: does rule r belong in database group g (active rules only)? */
+bool sl_engine_in_group(const sl_rule_t *r, sl_dbgroup_t g);
+/* engine.c: compile every group; on error appends "file:line: rule 'id': ..." to err. */
+int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err);
+/* engine.c: free the databases. */
+void sl_engine_free(sl_ruleset_t *rs);
+
+#endif

@@ -116,7 +116,14 @@ def wait_file(path, proc, name, log_path, timeout=20.0):
     raise BenchError(f"{name} did not write {path} in {timeout}s{lib.tail(log_path)}")
 
 
-def start_sluice(binary, tmp, nginx_port, certs, audit):
+INSPECT_EXTRA = {
+    "default": "",
+    "no-responses": "inspect:\n  responses: false\n",
+    "off": "inspect:\n  enabled: false\n",
+}
+
+
+def start_sluice(binary, tmp, nginx_port, certs, audit, inspect="default"):
     d = os.path.join(tmp, "sluice")
     os.makedirs(d, exist_ok=True)
     port = lib.free_port()
@@ -127,10 +134,14 @@ def start_sluice(binary, tmp, nginx_port, certs, audit):
                       UPSTREAM=f"127.0.0.1:{nginx_port}", UPSTREAM_CA=certs["upstream_ca"],
                       AUDIT=os.path.join(d, "audit.jsonl") if audit == "file" else "off",
                       CA_OUT=ca_out)
+    if INSPECT_EXTRA[inspect]:
+        with open(conf, "a") as f:
+            f.write(INSPECT_EXTRA[inspect])
     logp = os.path.join(d, "sluice.log")
     p = lib.start("sluice", [binary, "run", "-c", conf], cpu=PROXY_CPU, log_path=logp,
                   rlimit_nofile=20000)
-    lib.wait_port(port, p, "sluice", log_path=logp)
+    # The first start with a rule set compiles it (tens of seconds; cached after).
+    lib.wait_port(port, p, "sluice", timeout=180, log_path=logp)
     wait_file(ca_out, p, "sluice", logp)
     return p, port, ca_out
 
@@ -541,6 +552,10 @@ def main():
                     help="repeat the whole set, order rotated; the table shows medians")
     ap.add_argument("--audit", choices=["file", "off"], default="file",
                     help="sluice audit log to a file in the temp dir (default) or off")
+    ap.add_argument("--inspect", choices=list(INSPECT_EXTRA), default="default",
+                    help="sluice's traffic inspection: as configured by default (on, response "
+                         "bodies scanned), 'no-responses' (inspect: {responses: false}) or "
+                         "'off' (inspect: {enabled: false})")
     ap.add_argument("--perf", action="store_true",
                     help="after measuring sluice, profile it (perf record -g) in extra runs")
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "out"))
@@ -598,7 +613,7 @@ def main():
     nginx, nginx_port = start_nginx(tmp, certs)
     log(f"nginx (TLS) on 127.0.0.1:{nginx_port} (CPU {CLIENT_CPU}); proxies on CPU {PROXY_CPU}")
     starters = {
-        "sluice": lambda: start_sluice(sluice_bin, tmp, nginx_port, certs, a.audit),
+        "sluice": lambda: start_sluice(sluice_bin, tmp, nginx_port, certs, a.audit, a.inspect),
         "squid-bump": lambda: start_squid(squid, tmp, certs),
         "mitmproxy": lambda: start_mitmproxy(tmp, certs),
     }
@@ -641,7 +656,8 @@ def main():
     print()
     print(f"sluice TLS interception bench: {a.connections} connections, {a.duration}s "
           f"(+{a.warmup}s warm-up), {a.rounds} round(s); proxy on CPU {PROXY_CPU}, "
-          f"tlsload+nginx on CPU {CLIENT_CPU}")
+          f"tlsload+nginx on CPU {CLIENT_CPU}; sluice inspection: {a.inspect}, "
+          f"audit: {a.audit}")
     print(table(agg, [p for p in ALL_PROXIES if p in proxies], cases))
     print("new-conn: one request per connection (TCP + CONNECT + full TLS handshake + GET), "
           "so req/s is the new-connection rate")

@@ -32,6 +32,94 @@ INSTALL_HINT = "apt-get install -y nginx-light squid mitmproxy"
 SQUID_ROOT = os.path.join(REPO, "bench", "out", "squid-openssl")
 
 
+# --------------------------------------------------------------------------
+# the proxy's processes: its process group plus every descendant (squid
+# starts its certgen helpers in process groups of their own)
+
+
+def proc_tree(pgid):
+    """Live pids in group pgid and all their descendants."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        parent[int(d)] = (int(fields[1]), int(fields[2]))  # ppid, pgrp
+    pids = {p for p, (_, g) in parent.items() if g == pgid}
+    grew = True
+    while grew:
+        kids = {p for p, (pp, _) in parent.items() if pp in pids and p not in pids}
+        pids |= kids
+        grew = bool(kids)
+    return sorted(pids)
+
+
+def tree_cpu_seconds(pgid):
+    return sum(lib.cpu_seconds(p) for p in proc_tree(pgid))
+
+
+def tree_schedstat_seconds(pgid):
+    """(on-CPU, runqueue-wait) seconds over the live threads of the tree."""
+    run = wait = 0
+    for pid in proc_tree(pgid):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    v = f.read().split()
+                run += int(v[0])
+                wait += int(v[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return run / 1e9, wait / 1e9
+
+
+def tree_rss_kib(pgid):
+    total = 0
+    for p in proc_tree(pgid):
+        try:
+            total += lib.rss_kib(p)
+        except (OSError, BenchError):
+            continue  # exited meanwhile
+    return total
+
+
+def record_foreign_groups(proc, pidfile):
+    """Add the process groups of the proxy's descendants that left its group
+    to run.sh's kill list (its EXIT trap kills every group listed there)."""
+    groups = set()
+    for pid in proc_tree(proc.pid):
+        try:
+            g = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        if g != proc.pid:
+            groups.add(g)
+    if groups:
+        with open(pidfile, "a") as f:
+            f.writelines(f"{g}\n" for g in sorted(groups))
+    return groups
+
+
+def stop_tree(proc):
+    """Stop the proxy's group, then whatever descendants outlived it."""
+    pids = [p for p in proc_tree(proc.pid) if p != proc.pid]
+    lib.stop(proc)
+    for p in pids:
+        try:
+            os.kill(p, 9)
+        except ProcessLookupError:
+            pass
+
+
 def tmpl(name):
     return os.path.join(HERE, name)
 
@@ -253,15 +341,15 @@ def measure(name, proc, base_argv, size, mode, a, tmp):
     if a.warmup > 0:
         run_tlsload(tmp, argv + ["-d", str(a.warmup)], f"{tag}-warm", a.warmup + 30)
     pg = proc.pid if proc else None
-    cpu0 = lib.group_cpu_seconds(pg) if proc else 0.0
+    cpu0 = tree_cpu_seconds(pg) if proc else 0.0
     pin0 = lib.cpu_ticks(PROXY_CPU)
     cli0 = lib.cpu_ticks(CLIENT_CPU)
-    run0, wait0 = lib.group_schedstat_seconds(pg) if proc else (0.0, 0.0)
+    run0, wait0 = tree_schedstat_seconds(pg) if proc else (0.0, 0.0)
     res = run_tlsload(tmp, argv + ["-d", str(a.duration)], tag, a.duration + 30)
-    cpu1 = lib.group_cpu_seconds(pg) if proc else 0.0
+    cpu1 = tree_cpu_seconds(pg) if proc else 0.0
     pin1 = lib.cpu_ticks(PROXY_CPU)
     cli1 = lib.cpu_ticks(CLIENT_CPU)
-    run1, wait1 = lib.group_schedstat_seconds(pg) if proc else (0.0, 0.0)
+    run1, wait1 = tree_schedstat_seconds(pg) if proc else (0.0, 0.0)
     if proc is not None and proc.poll() is not None:
         raise BenchError(f"{name} died during the {tag} run (exit {proc.returncode})")
     res.update(proxy=name, size=size, mode=mode)
@@ -269,8 +357,10 @@ def measure(name, proc, base_argv, size, mode, a, tmp):
     res["cpu_s"] = cpu1 - cpu0 if proc else None
     res["cpu_us_per_req"] = (cpu1 - cpu0) * 1e6 / n if proc and n else None
     res["sched_us_per_req"] = round((run1 - run0) * 1e6 / n, 1) if proc and n else None
-    res["rss_kib"] = lib.group_rss_kib(pg) if proc else None
-    res["processes"] = len(lib.group_pids(pg)) if proc else None
+    res["rss_kib"] = tree_rss_kib(pg) if proc else None
+    res["processes"] = len(proc_tree(pg)) if proc else None
+    if proc:
+        record_foreign_groups(proc, os.path.join(tmp, "pids"))
     busy, total = pin1[0] - pin0[0], pin1[1] - pin0[1]
     own = (cpu1 - cpu0) * lib.CLK_TCK
     res["other_load_cpu0_pct"] = round(max(0.0, busy - own) * 100.0 / total, 1) if total else None
@@ -627,6 +717,7 @@ def main():
                 try:
                     if name != "direct":
                         proc, port, ca = starters[name]()
+                        record_foreign_groups(proc, os.path.join(tmp, "pids"))
                     cases = [("keep-alive", s) for s in sizes]
                     if name in new_conn:
                         cases.append(("new-conn", "1k"))
@@ -647,7 +738,7 @@ def main():
                     log(f"{name}: FAILED: {e}")
                 finally:
                     if proc is not None:
-                        lib.stop(proc)
+                        stop_tree(proc)
     finally:
         lib.stop_all()
 

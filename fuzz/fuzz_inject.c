@@ -72,6 +72,8 @@ static int hexv(char c)
 /* A real value in v (raw or percent-decoded) may only go to its hosts. */
 static void check_sent(sl_view_t v, sl_view_t host)
 {
+    if (v.n == 0)
+        return; /* an empty view may have a NULL pointer */
     char *dec = malloc(v.n + 1);
     size_t dn = 0;
     for (size_t i = 0; i < v.n; i++) {

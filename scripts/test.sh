@@ -67,7 +67,8 @@ for f in build-fuzz/fuzz_*; do
     dict=()
     [ -f "fuzz/${name#fuzz_}.dict" ] && dict=("-dict=fuzz/${name#fuzz_}.dict")
     echo "--- $name"
-    "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "${dict[@]}" "$work" "${seeds[@]}" \
+    "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 -artifact_prefix="$work/" \
+        "${dict[@]}" "$work" "${seeds[@]}" \
         2>&1 | tail -3
     rm -rf "$work"
 done

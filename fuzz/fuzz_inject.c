@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/view.h"
+
 #include "config/config.h"
 #include "fuzz_check.h"
 #include "secrets/inject.h"
@@ -62,13 +64,6 @@ static bool host_ok(size_t i, sl_view_t h)
     return sl_view_ieq(h, hosts[i]);
 }
 
-static int hexv(char c)
-{
-    return c >= '0' && c <= '9'                 ? c - '0'
-           : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10
-                                                : -1;
-}
-
 /* A real value in v (raw or percent-decoded) may only go to its hosts. */
 static void check_sent(sl_view_t v, sl_view_t host)
 {
@@ -77,8 +72,10 @@ static void check_sent(sl_view_t v, sl_view_t host)
     char *dec = malloc(v.n + 1);
     size_t dn = 0;
     for (size_t i = 0; i < v.n; i++) {
-        if (v.p[i] == '%' && i + 2 < v.n && hexv(v.p[i + 1]) >= 0 && hexv(v.p[i + 2]) >= 0) {
-            dec[dn++] = (char)(hexv(v.p[i + 1]) << 4 | hexv(v.p[i + 2]));
+        if (v.p[i] == '%' && i + 2 < v.n && sl_hexval((unsigned char)v.p[i + 1]) >= 0 &&
+            sl_hexval((unsigned char)v.p[i + 2]) >= 0) {
+            dec[dn++] = (char)(sl_hexval((unsigned char)v.p[i + 1]) << 4 |
+                               sl_hexval((unsigned char)v.p[i + 2]));
             i += 2;
         } else {
             dec[dn++] = v.p[i];

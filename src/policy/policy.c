@@ -544,6 +544,8 @@ void sl_policy_check_request(const sl_identity_t *id, sl_view_t method, const ch
     const char *q = memchr(path.p, '?', path.n);
     if (q)
         path.n = (size_t)(q - path.p);
+    if (pc->n_rules == 0)
+        return; /* the common case: no per-host rules, nothing to walk */
     bool any = false;
     bool dots = has_dot_segment(path);
     for (size_t i = 0; i < pc->n_rules; i++) {

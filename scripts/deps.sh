@@ -5,8 +5,8 @@
 set -euo pipefail
 want="${1:-build}"
 build_pkgs=(gcc cmake ninja-build pkg-config libuv1-dev libssl-dev libyaml-dev
-            libjansson-dev libvectorscan-dev libpcre2-dev)
-test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests python3-httpx python3-yaml
+            libjansson-dev libvectorscan-dev libpcre2-dev zlib1g-dev libbrotli-dev libzstd-dev)
+test_pkgs=(libcmocka-dev python3 python3-pytest python3-requests python3-httpx python3-yaml python3-websockets
            curl clang-14 libclang-rt-14-dev)
 pkgs=("${build_pkgs[@]}")
 [ "$want" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -461,6 +461,40 @@ static const sl_cfg_field_t proxy_auth_fields[] = {
 static const sl_cfg_table_t proxy_auth_table = {
     "proxy_auth", proxy_auth_fields, sizeof proxy_auth_fields / sizeof *proxy_auth_fields};
 
+static const char *check_identity_ca(sl_view_t v)
+{
+    return sl_view_eq(v, "ephemeral")
+               ? NULL
+               : "the only value is `ephemeral` (for a CA from files give ca_cert and ca_key)";
+}
+
+/* An identity's own interception CA; the cross-key rules are in
+ * check_identity_tls. */
+static const sl_cfg_field_t identity_tls_fields[] = {
+    {.key = "ca",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca),
+     .check = check_identity_ca,
+     .example = "ca: ephemeral"},
+    {.key = "ca_cert",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_cert),
+     .check = check_path,
+     .example = "ca_cert: /etc/sluice/sandbox-7-ca.pem"},
+    {.key = "ca_key",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_key),
+     .check = check_path,
+     .example = "ca_key: /etc/sluice/sandbox-7-ca.key"},
+    {.key = "ca_out",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_out),
+     .check = check_path,
+     .example = "ca_out: /run/sluice/sandbox-7-ca.pem"},
+};
+static const sl_cfg_table_t identity_tls_table = {
+    "tls", identity_tls_fields, sizeof identity_tls_fields / sizeof *identity_tls_fields};
+
 static const sl_cfg_field_t identity_fields[] = {
     {.key = "name",
      .type = &sl_cfg_type_string,
@@ -499,6 +533,10 @@ static const sl_cfg_field_t identity_fields[] = {
      .type = &sl_cfg_type_map,
      .sub = &proxy_auth_table,
      .example = "proxy_auth: { user: sandbox-7, password_env: SANDBOX7_PROXY_PASSWORD }"},
+    {.key = "tls",
+     .type = &sl_cfg_type_map,
+     .sub = &identity_tls_table,
+     .example = "tls: { ca: ephemeral, ca_out: /run/sluice/sandbox-7-ca.pem }"},
 };
 static const sl_cfg_table_t identity_table = {"identity", identity_fields,
                                               sizeof identity_fields / sizeof *identity_fields};
@@ -1359,6 +1397,69 @@ static void check_references(sl_cfg_ctx_t *ctx, yaml_node_t *root, sl_config_t *
     }
 }
 
+/* The node of `key` inside the tls: map of `parent`, or the best node
+ * there is to point at. */
+static yaml_node_t *tls_node(sl_cfg_ctx_t *ctx, yaml_node_t *parent, const char *key)
+{
+    yaml_node_t *t = map_get(ctx->doc, parent, "tls");
+    yaml_node_t *k = key ? map_get(ctx->doc, t, key) : NULL;
+    return k ? k : t ? t : parent;
+}
+
+/* The CA keys: ca_cert and ca_key go together; an identity says which CA
+ * it has; no two CAs write their certificate to one file, and no
+ * certificate is written over a CA file. */
+static void check_tls_cas(sl_cfg_ctx_t *ctx, yaml_node_t *root, const sl_config_t *cfg)
+{
+    if ((cfg->tls.ca_cert == NULL) != (cfg->tls.ca_key == NULL))
+        sl_cfg_error(ctx, tls_node(ctx, root, cfg->tls.ca_cert ? "ca_cert" : "ca_key"),
+                     "tls: ca_cert and ca_key go together; give both (from `sluice ca init`) "
+                     "or neither (an ephemeral CA)");
+    yaml_node_t *ids = map_get(ctx->doc, root, "identities");
+    for (size_t i = 0; i < cfg->n_identities; i++) {
+        const sl_identity_cfg_t *id = &cfg->identities[i];
+        yaml_node_t *node = seq_get(ctx->doc, ids, i);
+        bool files = id->tls.ca_cert || id->tls.ca_key;
+        if (id->tls.ca && files)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca"),
+                         "identities[%zu].tls: `ca: ephemeral` and ca_cert/ca_key exclude "
+                         "each other; keep one",
+                         i);
+        else if (files && (id->tls.ca_cert == NULL || id->tls.ca_key == NULL))
+            sl_cfg_error(ctx, tls_node(ctx, node, id->tls.ca_cert ? "ca_cert" : "ca_key"),
+                         "identities[%zu].tls: ca_cert and ca_key go together; give both "
+                         "(from `sluice ca init`)",
+                         i);
+        else if (!files && id->tls.ca == NULL && id->tls.ca_out)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca_out"),
+                         "identities[%zu].tls: ca_out without a CA; add `ca: ephemeral` or "
+                         "ca_cert and ca_key (without tls: the identity uses the instance CA)",
+                         i);
+        else if (id->tls.ca && id->tls.ca_out == NULL)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca"),
+                         "identities[%zu].tls: an ephemeral CA needs ca_out, the file its "
+                         "certificate is written to for the sandbox to trust",
+                         i);
+        const char *out = id->tls.ca_out;
+        if (out == NULL)
+            continue;
+        bool clash = (cfg->tls.ca_out && strcmp(out, cfg->tls.ca_out) == 0) ||
+                     (cfg->tls.ca_cert && strcmp(out, cfg->tls.ca_cert) == 0) ||
+                     (cfg->tls.ca_key && strcmp(out, cfg->tls.ca_key) == 0);
+        for (size_t k = 0; k < cfg->n_identities && !clash; k++) {
+            const sl_identity_cfg_t *o = &cfg->identities[k];
+            clash = (k < i && o->tls.ca_out && strcmp(out, o->tls.ca_out) == 0) ||
+                    (o->tls.ca_key && strcmp(out, o->tls.ca_key) == 0) ||
+                    (k != i && o->tls.ca_cert && strcmp(out, o->tls.ca_cert) == 0);
+        }
+        if (clash)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca_out"),
+                         "identities[%zu].tls.ca_out: \"%s\" is already the certificate or key "
+                         "file of another CA (or its own key); give each CA its own file",
+                         i, out);
+    }
+}
+
 static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const char *name,
                           sl_buf_t *err)
 {
@@ -1387,6 +1488,8 @@ static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const ch
         sl_cfg_parse_table(&ctx, root, &root_table, (char *)cfg);
     if (ctx.n_errors == 0)
         check_references(&ctx, root, cfg);
+    if (ctx.n_errors == 0)
+        check_tls_cas(&ctx, root, cfg);
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&p);

@@ -80,6 +80,12 @@ typedef struct sl_identity_cfg {
     size_t n_sources;
     char *auth_user;  /* Proxy-Authorization Basic user ... */
     char *auth_password_env; /* ... whose password is in this environment variable */
+    struct {                 /* the identity's own interception CA (docs/tls.md) */
+        char *ca;            /* "ephemeral", or NULL */
+        char *ca_cert;       /* PEM CA certificate to load, or NULL */
+        char *ca_key;        /* its key (mode 0600 or stricter) */
+        char *ca_out;        /* where its certificate is written for the sandbox, or NULL */
+    } tls;                   /* all NULL: the identity uses the instance CA */
 } sl_identity_cfg_t;
 
 typedef struct sl_config {

@@ -1091,8 +1091,11 @@ static int sni_check(SSL *ssl, int *alert, void *arg)
  * agent-side TLS session with a leaf for the tunnel's host. */
 static int start_client_tls(sl_client_t *c)
 {
-    const char *err = NULL;
-    SSL_CTX *ctx = sl_certcache_get(c->w->server->certs, c->tunnel_host, &err);
+    const char *err = "the identity that opened this tunnel no longer exists";
+    /* The CA of the identity that opened the tunnel signs its leaves. */
+    sl_certcache_t *certs =
+        sl_policy_tunnel_certs(c->w->policy, c->tunnel_identity, c->w->server->certs);
+    SSL_CTX *ctx = certs ? sl_certcache_get(certs, c->tunnel_host, &err) : NULL;
     if (ctx == NULL) {
         sl_warn("cannot mint a certificate for %s: %s; closing the tunnel", c->tunnel_host,
                 err ? err : "unknown error");

@@ -20,6 +20,7 @@
 #include "secrets/store.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
+#include "tls/idca.h"
 
 static sl_server_t server;
 
@@ -29,6 +30,7 @@ sl_server_t *sl_server(void)
 }
 
 static void worker_wake_cb(uv_async_t *a);
+static int attach_identity_cas(sl_policy_t *p, const sl_policy_t *prev, sl_buf_t *err);
 
 /* Stop the loop of a drained worker: close every handle it owns. */
 static void worker_stop(sl_worker_t *w)
@@ -184,6 +186,10 @@ int sl_server_rebuild(const char *why, sl_buf_t *err)
         pthread_mutex_lock(&server.lock);
         sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, err);
         pthread_mutex_unlock(&server.lock);
+        if (p && attach_identity_cas(p, server.current, err) != 0) {
+            sl_policy_unref(p);
+            p = NULL;
+        }
         if (p) {
             publish(p);
             sl_info("policy rebuilt (%s, generation %llu)", why, (unsigned long long)gen);
@@ -242,6 +248,10 @@ static void reload_locked(const char *why, bool only_if_changed)
     pthread_mutex_lock(&server.lock);
     sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, &err);
     pthread_mutex_unlock(&server.lock);
+    if (p && attach_identity_cas(p, server.current, &err) != 0) {
+        sl_policy_unref(p);
+        p = NULL;
+    }
     if (p == NULL) {
         sl_error("reload (%s) rejected, keeping the running config:\n%s", why, sl_buf_cstr(&err));
         sl_buf_free(&err);
@@ -326,14 +336,49 @@ static void worker_exited_cb(uv_async_t *a)
     }
 }
 
+/* Give a new snapshot its identities' own CAs (identities[].tls), keeping
+ * those of `prev` that did not change. Nothing to do without interception.
+ * Returns 0, or -1 with the reason in `err`. */
+static int attach_identity_cas(sl_policy_t *p, const sl_policy_t *prev, sl_buf_t *err)
+{
+    if (server.certs == NULL)
+        return 0;
+    if (sl_policy_attach_cas(p, prev, (long)(p->cfg->tls.leaf_lifetime / 1000), err) != 0)
+        return -1;
+    for (size_t i = 0; i < p->cfg->n_identities; i++) {
+        const sl_identity_cfg_t *ic = &p->cfg->identities[i];
+        sl_ca_t *ca = sl_idca_ca(p->idca, ic->name);
+        if (ca == NULL)
+            continue;
+        char fp[96];
+        sl_ca_fingerprint_sha256(ca, fp);
+        if (sl_idca_kept(p->idca, ic->name)) {
+            sl_debug("identity %s: own CA kept (SHA-256 %s)", ic->name, fp);
+            continue;
+        }
+        sl_info("identity %s: own CA %s (SHA-256 %s)%s%s", ic->name,
+                ic->tls.ca_cert ? ic->tls.ca_cert : "generated (ephemeral)", fp,
+                ic->tls.ca_out ? ", certificate written to " : "",
+                ic->tls.ca_out ? ic->tls.ca_out : "");
+    }
+    return 0;
+}
+
 /* Set up the interception CA: loaded from files, or generated for this run
  * with its key in memory only. Its certificate is written where sandboxes
- * can pick it up. Returns 0 or -1 after printing why. */
-static int setup_interception(const sl_config_t *cfg)
+ * can pick it up. Then the identities' own CAs. Returns 0 or -1 after
+ * printing why. */
+static int setup_interception(sl_policy_t *p)
 {
+    const sl_config_t *cfg = p->cfg;
     sl_buf_t err = {0};
-    if (!cfg->tls.intercept)
+    if (!cfg->tls.intercept) {
+        for (size_t i = 0; i < cfg->n_identities; i++)
+            if (cfg->identities[i].tls.ca || cfg->identities[i].tls.ca_cert)
+                sl_warn("identity %s: tls (own CA) has no effect with tls.intercept: false",
+                        cfg->identities[i].name);
         return 0;
+    }
     if (cfg->tls.ca_cert)
         server.ca = sl_ca_load(cfg->tls.ca_cert, cfg->tls.ca_key, &err);
     else
@@ -362,6 +407,11 @@ static int setup_interception(const sl_config_t *cfg)
             cfg->tls.ca_cert ? cfg->tls.ca_cert : "generated for this run", fp,
             cfg->tls.ca_out ? ", certificate written to " : "",
             cfg->tls.ca_out ? cfg->tls.ca_out : "");
+    if (attach_identity_cas(p, NULL, &err) != 0) {
+        fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
     sl_buf_free(&err);
     return 0;
 }
@@ -432,7 +482,7 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
                 p->cfg->audit_path, strerror(errno));
         goto out_policy;
     }
-    if (setup_interception(p->cfg) != 0 || setup_inspection(p->cfg) != 0)
+    if (setup_interception(p) != 0 || setup_inspection(p->cfg) != 0)
         goto out_policy;
     if (sl_admin_open(p->cfg) != 0)
         goto out_policy;

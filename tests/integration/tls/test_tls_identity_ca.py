@@ -235,6 +235,21 @@ def test_check_names_bad_identity_tls(sluice_bin, tmp_path):
     assert "bad.yaml:3:" in p.stderr and "go together" in p.stderr, p.stderr
     assert "bad.yaml:4:" in p.stderr and "another CA" in p.stderr, p.stderr
 
+    path.write_text("tls: { ca_cert: /etc/x.pem }\n")  # the instance CA: same pairing rule
+    p = subprocess.run([sluice_bin, "check", "-c", str(path)], capture_output=True, text=True,
+                       timeout=20)
+    assert p.returncode == 1 and "bad.yaml:1:" in p.stderr and "go together" in p.stderr, \
+        p.stderr
+
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "identities:\n"
+        f"  - {{ name: x1, sources: [\"127.0.0.2/32\"], tls: {{ ca: ephemeral, ca_out: {tmp_path}/x1.pem }} }}\n"
+        "  - { name: x2, sources: [\"127.0.0.3/32\"] }\n")
+    p = subprocess.run([sluice_bin, "check", "-c", str(good)], capture_output=True, text=True,
+                       timeout=20)
+    assert p.returncode == 0, p.stderr
+
 
 def test_reload_keeps_ephemeral_identity_cas(two, pki, upstreams):
     s, d = two

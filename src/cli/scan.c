@@ -243,14 +243,14 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
         if (!a)
             goto bad;
         *surface = "tool_call";
-        sl_json_collect_strings(a, "arguments", &l);
+        sl_json_collect_strings(a, "arguments", &l, &l);
         scan_values(rs, SL_SURF_TOOL_CALL, l.v, l.name, l.n, r);
     } else if (strcmp(type, "tool_list") == 0) {
         json_t *t = json_object_get(j, "tools");
         if (!json_is_array(t))
             goto bad;
         *surface = "tool_list";
-        sl_json_collect_strings(t, "tools", &l);
+        sl_json_collect_strings(t, "tools", &l, &l);
         for (size_t k = 0; k < l.n; k++)
             scan_one(rs, SL_SURF_TOOL_LIST, l.v[k].p, l.v[k].n, l.name[k], r);
     } else {

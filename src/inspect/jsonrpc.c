@@ -174,6 +174,23 @@ static void group_done(sl_rpc_content_t *c)
         sl_strlist_free(&c->v[--c->n].s);
 }
 
+/* The strings of a JSON value: values in one group (scanned also joined, so
+ * a secret split across fields is seen whole), keys in another (alone: a
+ * key between two halves would break the join). */
+static void add_json(sl_rpc_content_t *out, sl_surface_t s, const json_t *j, const char *path)
+{
+    sl_strlist_t keys = {0}, vals = {0};
+    sl_json_collect_strings(j, path, &keys, &vals);
+    if (vals.n)
+        group_new(out, s, true)->s = vals;
+    else
+        sl_strlist_free(&vals);
+    if (keys.n)
+        group_new(out, s, false)->s = keys;
+    else
+        sl_strlist_free(&keys);
+}
+
 /* Every "url" / "uri" string under `j`: destinations the receiver will
  * fetch or call back (file parts, push notification webhooks). */
 static void collect_urls(const json_t *j, const char *path, sl_rpc_group_t *g)
@@ -236,14 +253,10 @@ static void a2a_parts(const json_t *parts, const char *path, sl_rpc_content_t *o
         } else if (kind && strcasecmp(kind, "data") == 0 && json_object_get(part, "data")) {
             char name[540];
             path_fmt(name, sizeof name, "%s.data", sub);
-            sl_rpc_group_t *g = group_new(out, SL_SURF_BODY, true);
-            sl_json_collect_strings(json_object_get(part, "data"), name, &g->s);
-            group_done(out);
+            add_json(out, SL_SURF_BODY, json_object_get(part, "data"), name);
         } else {
             /* An unknown or malformed part is still content: all of it. */
-            sl_rpc_group_t *g = group_new(out, SL_SURF_BODY, true);
-            sl_json_collect_strings(part, sub, &g->s);
-            group_done(out);
+            add_json(out, SL_SURF_BODY, part, sub);
         }
     }
     if (out->v[text_at].s.n == 0) {
@@ -267,9 +280,7 @@ static void content_one(const json_t *msg, const char *path, unsigned families,
         const json_t *args = json_object_get(params, "arguments");
         if (strcasecmp(method, "tools/call") == 0 && args) {
             path_fmt(sub, sizeof sub, "%sparams.arguments", path);
-            sl_rpc_group_t *g = group_new(out, SL_SURF_TOOL_CALL, true);
-            sl_json_collect_strings(args, sub, &g->s);
-            group_done(out);
+            add_json(out, SL_SURF_TOOL_CALL, args, sub);
         }
         return;
     }
@@ -318,7 +329,7 @@ void sl_a2a_card_content(const json_t *card, sl_rpc_content_t *out)
                        "provider.organization");
     const json_t *skills = json_object_get(card, "skills");
     if (skills)
-        sl_json_collect_strings(skills, "skills", &g->s);
+        sl_json_collect_strings(skills, "skills", &g->s, &g->s);
     group_done(out);
 }
 

@@ -28,11 +28,12 @@ void sl_strlist_free(sl_strlist_t *l)
     *l = (sl_strlist_t){0};
 }
 
-void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *out)
+void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *keys,
+                             sl_strlist_t *values)
 {
     char sub[512];
     if (json_is_string(j)) {
-        sl_strlist_add(out, json_string_value(j), json_string_length(j), path);
+        sl_strlist_add(values, json_string_value(j), json_string_length(j), path);
     } else if (json_is_object(j)) {
         const char *k;
         json_t *v;
@@ -40,8 +41,9 @@ void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *ou
         json_object_foreach((json_t *)j, k, v)
         {
             snprintf(sub, sizeof sub, "%s.%s", path, k);
-            sl_strlist_add(out, k, strlen(k), sub);
-            sl_json_collect_strings(v, sub, out);
+            if (keys)
+                sl_strlist_add(keys, k, strlen(k), sub);
+            sl_json_collect_strings(v, sub, keys, values);
         }
     } else if (json_is_array(j)) {
         size_t i;
@@ -49,7 +51,7 @@ void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *ou
         json_array_foreach(j, i, v)
         {
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            sl_json_collect_strings(v, sub, out);
+            sl_json_collect_strings(v, sub, keys, values);
         }
     }
 }

@@ -22,9 +22,11 @@ void sl_strlist_add(sl_strlist_t *l, const char *p, size_t n, const char *name);
 /* Free the list's storage (it stays usable, empty). */
 void sl_strlist_free(sl_strlist_t *l);
 
-/* Append every string inside `j` (object keys included: parameter names can
- * carry instructions too), named `path` + ".key" / "[i]". Names longer than
- * 511 bytes are truncated; nothing is lost but the name. */
-void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *out);
+/* Append every string value inside `j` to `values`, named `path` + ".key" /
+ * "[i]", and every object key to `keys` (parameter names can carry
+ * instructions too); `keys` may be `values`, or NULL to skip keys. Names
+ * longer than 511 bytes are truncated; nothing is lost but the name. */
+void sl_json_collect_strings(const json_t *j, const char *path, sl_strlist_t *keys,
+                             sl_strlist_t *values);
 
 #endif

@@ -100,7 +100,9 @@ static int check_body(sl_client_t *c, const sl_buf_t *held, sl_verdict_t *v)
 {
     sl_exchange_t *x = &c->x;
     json_t *root = NULL;
-    sl_rpc_parse_t pr = sl_rpc_parse(held->p ? held->p : "", held->n, &root);
+    size_t bom = held->n >= 3 && memcmp(held->p, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    /* A receiver that skips a BOM reads the same messages: so do we. */
+    sl_rpc_parse_t pr = sl_rpc_parse(held->p ? held->p + bom : "", held->n - bom, &root);
     if (pr == SL_RPC_AMBIGUOUS)
         return refuse(x, v, "jsonrpc-ambiguous", "mcp",
                       "a JSON-RPC body with duplicate object keys (receivers disagree on "
@@ -159,13 +161,10 @@ int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, boo
             i++;
         if (i < held->n)
             x->rpc = held->p[i] == '{' || held->p[i] == '[' ? GATE_HOLD : GATE_STREAM;
-        else if (held->n > max_body(x))
-            x->rpc = GATE_STREAM;
         if (x->rpc == GATE_STREAM)
             return 0;
     }
-    if (done)
-        return x->rpc == GATE_HOLD ? check_body(c, held, v) : 0;
+    /* The limit holds however the body arrived (one read or many). */
     if (held->n > max_body(x)) {
         if (x->rpc == GATE_HOLD && approved(x))
             return refuse(x, v, "mcp-unverifiable", "inspect:limit",
@@ -176,6 +175,8 @@ int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, boo
         x->rpc = GATE_STREAM;
         return 0;
     }
+    if (done)
+        return x->rpc == GATE_HOLD ? check_body(c, held, v) : 0;
     *hold_all = true;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
 #include "inspect/inspect.h"
+#include "policy/suppress.h"
 #include "secrets/store.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
@@ -220,6 +221,10 @@ int sl_server_rebuild(const char *why, sl_buf_t *err)
                                                    server.config_text.n, server.config_path, err)
                            : sl_config_default();
     int r = -1;
+    if (cfg && server.rules && sl_suppress_check(cfg, server.rules, err) != 0) {
+        sl_config_free(cfg);
+        cfg = NULL;
+    }
     if (cfg) {
         uint64_t gen = atomic_fetch_add(&server.policy_gen, 1) + 1;
         pthread_mutex_lock(&server.lock);
@@ -431,6 +436,11 @@ static int setup_inspection(const sl_config_t *cfg)
     free(ov);
     if (server.rules == NULL) {
         fprintf(stderr, "sluice: cannot load the detection rules:\n%s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
+    if (sl_suppress_check(cfg, server.rules, &err) != 0) {
+        fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
         sl_buf_free(&err);
         return -1;
     }

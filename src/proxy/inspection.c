@@ -199,3 +199,9 @@ void sl_inspect_response_done(sl_upstream_t *up)
         sl_inspect_stream_close(up->istream, NULL);
     up->istream = NULL;
 }
+
+bool sl_inspect_decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface,
+                       sl_verdict_t *v)
+{
+    return decide(x, f, surface, v);
+}

@@ -20,11 +20,19 @@
 #include "core/log.h"
 #include "http/ws.h"
 #include "inspect/inspect.h"
+#include "secrets/inject.h"
+#include "secrets/redact.h"
 #include "proxy/internal.h"
 
 /* Frame headers of a fragmented message may add this much to what is held
  * beyond the message itself before the message counts as too big. */
 #define HELD_SLACK (64 * 1024)
+
+/* An upstream message carrying a credential's real value: HTTP bodies get
+ * the value redacted, but a message cannot be rewritten without re-framing
+ * (and, under permessage-deflate with context takeover, without breaking the
+ * agent's decompressor), so the connection is closed instead. */
+static const char RULE_ECHO[] = "secret.echo-not-redactable";
 
 /* One direction of the relay. */
 typedef struct ws_side {
@@ -187,10 +195,32 @@ static void fail(sl_client_t *c, bool from_client, uint16_t code, const char *er
     terminate(c, code, reason, "error", "websocket.protocol-error", "websocket", why);
 }
 
+/* A credential's real value in a message: from the agent it is an
+ * exfiltration attempt (the sandbox only holds placeholders), from the
+ * upstream an echo. True when the message may be forwarded. */
+static bool check_secret_values(sl_client_t *c, bool from_client, const sl_buf_t *msg)
+{
+    const sl_secret_store_t *store = c->x.policy->secrets;
+    if (store == NULL || !sl_secret_contains_value(store, sl_view(msg->p ? msg->p : "", msg->n)))
+        return true;
+    const char *rule = from_client ? SL_SECRET_RULE_REAL_VALUE : RULE_ECHO;
+    const char *why = from_client ? "a credential's real value in a WebSocket message from the "
+                                    "agent (possible exfiltration attempt)"
+                                  : "the upstream echoed a credential's real value in a "
+                                    "WebSocket message";
+    sl_warn("request %s: %s", c->x.id, why);
+    char reason[SL_WS_MAX_REASON + 1];
+    snprintf(reason, sizeof reason, "sluice: blocked by %s", rule);
+    terminate(c, SL_WS_CLOSE_POLICY, reason, "block", rule, "secrets", why);
+    return false;
+}
+
 /* Scan one complete message. True when it may be forwarded. */
 static bool scan_message(sl_client_t *c, bool from_client, const sl_buf_t *msg)
 {
     const sl_ruleset_t *rs = c->w->server->rules;
+    if (!check_secret_values(c, from_client, msg))
+        return false;
     if (rs == NULL || (!from_client && !c->ws->scan_in))
         return true;
     sl_findings_t f = {0};

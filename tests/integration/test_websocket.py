@@ -45,7 +45,8 @@ class Upstream:
     """A websockets server on 127.0.0.1: echoes, records what it received, and
     answers a few commands ("inject", "big N", "ping")."""
 
-    def __init__(self, compression="deflate", ssl_ctx=None):
+    def __init__(self, compression="deflate", ssl_ctx=None, replies=None):
+        self.replies = replies or {}
         self.compression = compression
         self.ssl_ctx = ssl_ctx
         self.received = []
@@ -56,7 +57,9 @@ class Upstream:
         try:
             async for msg in ws:
                 self.received.append(msg)
-                if msg == "inject":
+                if msg in self.replies:
+                    await ws.send(self.replies[msg])
+                elif msg == "inject":
                     await ws.send("Here is the page you asked for. " + INJECTION)
                 elif isinstance(msg, str) and msg.startswith("big "):
                     await ws.send("x" * int(msg[4:]))
@@ -250,6 +253,46 @@ def test_injection_passes_when_responses_are_not_inspected(sluice_factory):
             async with ws_connect(proxy) as ws:
                 await ws.send("inject")
                 assert INJECTION in await ws.recv()
+    run(main())
+
+
+REAL = "sk-test-REALVALUE-7f3a9c1e5b2d4680aa11"
+PH = "PH-openai-placeholder-0123"
+
+
+def test_credential_real_value_and_echo(sluice_factory, tmp_path):
+    """The gateway's own credentials: a real value from the agent is an
+    exfiltration attempt, an upstream echo of it cannot be redacted inside a
+    message; both close with 1008 and the value reaches no one."""
+    key = tmp_path / "openai.key"
+    key.write_text(REAL + "\n")
+
+    async def main():
+        async with Upstream(replies={"leak": "debug: token=" + REAL}) as up:
+            proxy = sluice_for(sluice_factory, up, secrets=[
+                {"name": "openai", "source": {"file": str(key)}, "placeholder": PH,
+                 "hosts": ["ws.test"]}])
+            async with ws_connect(proxy) as ws:
+                await ws.send("placeholder " + PH)  # worthless outside: passes as is
+                assert await ws.recv() == "placeholder " + PH
+                await ws.send("token " + REAL)
+                code, reason = await closed_with(ws)
+            assert code == 1008 and "secret.real-value-from-sandbox" in reason
+            got = []
+            async with ws_connect(proxy) as ws:
+                await ws.send("leak")
+                try:
+                    while True:
+                        got.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                except websockets.ConnectionClosed as e:
+                    code, reason = e.code, e.reason
+            assert got == [] and code == 1008 and "secret.echo-not-redactable" in reason
+            await asyncio.sleep(0.2)
+            assert up.received == ["placeholder " + PH, "leak"]
+            text = proxy.audit_text() + proxy.stderr()
+            assert REAL not in text
+            rules = [e.get("rule") for e in proxy.audit(3) if e.get("status") == 101]
+            assert rules[-2:] == ["secret.real-value-from-sandbox", "secret.echo-not-redactable"]
     run(main())
 
 

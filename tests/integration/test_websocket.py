@@ -117,13 +117,20 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-async def closed_with(ws):
-    """Wait for the connection to close; return (code, reason)."""
+async def until_close(ws):
+    """Messages received until the connection closes; (messages, code, reason)."""
+    got = []
     try:
         while True:
-            await asyncio.wait_for(ws.recv(), TIMEOUT)
+            got.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
     except websockets.ConnectionClosed as e:
-        return e.code, e.reason
+        return got, e.code, e.reason
+
+
+async def closed_with(ws):
+    """Wait for the connection to close; return (code, reason)."""
+    _, code, reason = await until_close(ws)
+    return code, reason
 
 
 # --------------------------------------------------------------------------
@@ -231,14 +238,9 @@ def test_prompt_injection_from_server_is_not_delivered(sluice_factory):
     async def main():
         async with Upstream() as up:
             proxy = sluice_for(sluice_factory, up)
-            got = []
             async with ws_connect(proxy) as ws:
                 await ws.send("inject")
-                try:
-                    while True:
-                        got.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
-                except websockets.ConnectionClosed as e:
-                    code, reason = e.code, e.reason
+                got, code, reason = await until_close(ws)
             assert got == []
             assert code == 1008 and "inj-" in reason
             ev = [e for e in proxy.audit(1) if e.get("status") == 101][-1]
@@ -278,14 +280,9 @@ def test_credential_real_value_and_echo(sluice_factory, tmp_path):
                 await ws.send("token " + REAL)
                 code, reason = await closed_with(ws)
             assert code == 1008 and "secret.real-value-from-sandbox" in reason
-            got = []
             async with ws_connect(proxy) as ws:
                 await ws.send("leak")
-                try:
-                    while True:
-                        got.append(await asyncio.wait_for(ws.recv(), TIMEOUT))
-                except websockets.ConnectionClosed as e:
-                    code, reason = e.code, e.reason
+                got, code, reason = await until_close(ws)
             assert got == [] and code == 1008 and "secret.echo-not-redactable" in reason
             await asyncio.sleep(0.2)
             assert up.received == ["placeholder " + PH, "leak"]

@@ -351,6 +351,28 @@ static const sl_cfg_field_t rate_fields[] = {
 static const sl_cfg_table_t rate_table = {"rate_limit", rate_fields,
                                           sizeof rate_fields / sizeof *rate_fields};
 
+static const char *const mcp_shadow_modes[] = {"auto", "block", "warn", "off", NULL};
+
+static const sl_cfg_field_t mcp_fields[] = {
+    {.key = "servers",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_policy_cfg_t, mcp.servers, mcp.n_servers),
+     .sub = &hostglob_list,
+     .example = "servers: [\"mcp.example.com\"]"},
+    {.key = "shadow",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_policy_cfg_t, mcp.shadow),
+     .sub = mcp_shadow_modes,
+     .example = "shadow: block"},
+    {.key = "max_body",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_policy_cfg_t, mcp.max_body),
+     .min = 1 * KIB,
+     .max = 64 * MIB,
+     .example = "max_body: 1MiB"},
+};
+static const sl_cfg_table_t mcp_table = {"mcp", mcp_fields, sizeof mcp_fields / sizeof *mcp_fields};
+
 /* The keys of a policy, shared by `policy:` and each entry of `policies:`
  * (offsets are from sl_policy_cfg_t). */
 #define POLICY_FIELDS                                                                              \
@@ -377,9 +399,13 @@ static const sl_cfg_table_t rate_table = {"rate_limit", rate_fields,
          .type = &sl_cfg_type_map,                                                                 \
          .sub = &approval_table,                                                                   \
          .example = "approval: { hosts: [api.github.com] }"},                                      \
+        {.key = "rate_limit",                                                                      \
+         .type = &sl_cfg_type_map,                                                                 \
+         .sub = &rate_table,                                                                       \
+         .example = "rate_limit: { requests: 600, window: 60s }"},                                 \
     {                                                                                              \
-        .key = "rate_limit", .type = &sl_cfg_type_map, .sub = &rate_table,                         \
-        .example = "rate_limit: { requests: 600, window: 60s }"                                    \
+        .key = "mcp", .type = &sl_cfg_type_map, .sub = &mcp_table,                                 \
+        .example = "mcp: { servers: [\"mcp.example.com\"], shadow: block }"                       \
     }
 
 static const sl_cfg_field_t policy_fields[] = {POLICY_FIELDS};
@@ -810,6 +836,42 @@ static bool elem_file(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t
 }
 STR_LIST(file_list, elem_file, "a file or directory path");
 
+static const char *check_reason(sl_view_t v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if (!isspace((unsigned char)v.p[i]))
+            return NULL;
+    return "a suppression needs a reason: say why this finding is a false positive here";
+}
+
+static const sl_cfg_field_t suppress_fields[] = {
+    {.key = "rule",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_suppress_cfg_t, rule),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_rule_id,
+     .example = "rule: us-ssn"},
+    {.key = "hosts",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_suppress_cfg_t, hosts, n_hosts),
+     .sub = &hostglob_list,
+     .example = "hosts: [\"hr.example.com\"]"},
+    {.key = "reason",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_suppress_cfg_t, reason),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_reason,
+     .example = "reason: \"employee ids look like SSNs\""},
+};
+static const sl_cfg_table_t suppress_table = TABLE("suppression", suppress_fields);
+
+static const sl_cfg_list_t suppress_list = {
+    .elem_size = sizeof(sl_suppress_cfg_t),
+    .elem_expect = "a mapping with rule:, hosts: and reason:",
+    .map = &suppress_table,
+    .max_items = 10000,
+};
+
 static const sl_cfg_field_t inspect_fields[] = {
     {.key = "enabled",
      .type = &sl_cfg_type_bool,
@@ -834,6 +896,11 @@ static const sl_cfg_field_t inspect_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, inspect.warn, inspect.n_warn),
      .sub = &rule_id_list,
      .example = "warn: [credit-card-number]"},
+    {.key = "suppress",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.suppress, inspect.n_suppress),
+     .sub = &suppress_list,
+     .example = "suppress: [{ rule: us-ssn, hosts: [hr.example.com], reason: \"employee ids\" }]"},
 };
 static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
 

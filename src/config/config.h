@@ -63,7 +63,28 @@ typedef struct sl_policy_cfg {
         uint64_t per_host;  /* per identity and destination host per window; 0 = unlimited */
         uint64_t window;    /* ms (default 60 s) */
     } rate_limit;
+    struct {
+        char **servers;   /* host globs of approved MCP servers (docs/inspection.md) */
+        size_t n_servers;
+        int shadow;       /* SL_MCP_SHADOW_*: MCP traffic to any other host */
+        size_t max_body;  /* JSON request bodies buffered whole up to this (0 = 1 MiB) */
+    } mcp;
 } sl_policy_cfg_t;
+
+/* What happens to MCP traffic sent to a host not in mcp.servers. */
+#define SL_MCP_SHADOW_AUTO 0  /* BLOCK when mcp.servers is set, else WARN */
+#define SL_MCP_SHADOW_BLOCK 1 /* refused (rule "mcp-shadow") */
+#define SL_MCP_SHADOW_WARN 2  /* forwarded, "mcp-shadow" noted in the audit event */
+#define SL_MCP_SHADOW_OFF 3   /* not checked */
+
+/* One inspection suppression: findings of `rule` for requests to `hosts`
+ * are neither refused nor warned, only audited as suppressed. */
+typedef struct sl_suppress_cfg {
+    char *rule;    /* rule id (must name a loaded rule: checked when the rules load) */
+    char **hosts;  /* host globs; none = every host */
+    size_t n_hosts;
+    char *reason;  /* why (mandatory, non-empty): for the reader of the config */
+} sl_suppress_cfg_t;
 
 /* Who a request belongs to, and how that is recognised. Every condition
  * given must hold; identities are tried in order, the first match wins. */
@@ -149,6 +170,8 @@ typedef struct sl_config {
         size_t n_disable;
         char **warn;        /* rule ids downgraded to warn (audited, not refused) */
         size_t n_warn;
+        sl_suppress_cfg_t *suppress; /* per-rule, per-host exceptions */
+        size_t n_suppress;
     } inspect;
 
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */

@@ -15,22 +15,28 @@
 #include "core/log.h"
 #include "http/url.h"
 #include "inspect/inspect.h"
+#include "policy/suppress.h"
 #include "proxy/internal.h"
 
 #define HOLD 1024
 
 /* Turn findings into a decision: the first blocking one refuses; warn
- * findings are noted for the audit event. Returns true when refused. */
+ * findings are noted for the audit event, suppressed ones (inspect.suppress)
+ * as "rule:suppressed[N]". Returns true when refused. */
 static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface, sl_verdict_t *v)
 {
     for (size_t i = 0; i < f->n; i++) {
         const sl_finding_t *fd = &f->v[i];
+        int sup = fd->category == SL_CAT_LIMIT
+                      ? -1
+                      : sl_suppress_match(x->policy->cfg, fd->rule_id, x->target.host);
+        char note[96];
+        snprintf(note, sizeof note, sup < 0 ? "%s" : "%s:suppressed[%d]", fd->rule_id, sup);
         size_t used = strlen(x->findings);
-        if (used + strlen(fd->rule_id) + 2 < sizeof x->findings &&
-            !strstr(x->findings, fd->rule_id))
+        if (used + strlen(note) + 2 < sizeof x->findings && !strstr(x->findings, note))
             snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "",
-                     fd->rule_id);
-        if (fd->action != SL_ACT_BLOCK && fd->category != SL_CAT_LIMIT)
+                     note);
+        if (sup >= 0 || (fd->action != SL_ACT_BLOCK && fd->category != SL_CAT_LIMIT))
             continue;
         v->blocked = true;
         v->rule = fd->rule_id;
@@ -45,6 +51,12 @@ static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface
         return true;
     }
     return false;
+}
+
+bool sl_inspect_decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface,
+                       sl_verdict_t *v)
+{
+    return decide(x, f, surface, v);
 }
 
 bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *fwd,
@@ -118,7 +130,12 @@ int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, 
     if (blocked)
         return -1;
     sl_buf_append(&x->ihold, p, n);
-    size_t release = done ? x->ihold.n : (x->ihold.n > HOLD ? x->ihold.n - HOLD : 0);
+    bool hold_all = false;
+    if (sl_rpcgate_request_body(c, &x->ihold, done, &hold_all, v) != 0)
+        return -1;
+    size_t release = done       ? x->ihold.n
+                     : hold_all ? 0
+                                : (x->ihold.n > HOLD ? x->ihold.n - HOLD : 0);
     sl_buf_append(out, x->ihold.p, release);
     sl_buf_consume(&x->ihold, release);
     return 0;
@@ -130,6 +147,7 @@ void sl_inspect_request_done(sl_exchange_t *x)
         sl_inspect_stream_close(x->istream, NULL);
     x->istream = NULL;
     sl_buf_free(&x->ihold);
+    x->rpc = 0;
 }
 
 /* Prompt injection is text a model will read. Bodies that are not text (an
@@ -179,7 +197,9 @@ int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool do
         up->binary_body = true;
         return 0;
     }
-    if (up->istream == NULL && (up->istream = sl_inspect_stream_open(rs, SL_SURF_RESPONSE)) == NULL)
+    if (up->istream == NULL &&
+        (up->istream = sl_inspect_stream_open(
+             rs, (sl_surface_t)sl_rpcgate_response_surface(c))) == NULL)
         return 0;
     sl_findings_t f = {0};
     if (n)
@@ -190,6 +210,8 @@ int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool do
     }
     bool blocked = decide(&c->x, &f, "response", v);
     sl_findings_free(&f);
+    if (!blocked && sl_rpcgate_response_body(up, p, n, done, v) != 0)
+        blocked = true;
     return blocked ? -1 : 0;
 }
 
@@ -198,10 +220,5 @@ void sl_inspect_response_done(sl_upstream_t *up)
     if (up->istream)
         sl_inspect_stream_close(up->istream, NULL);
     up->istream = NULL;
-}
-
-bool sl_inspect_decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface,
-                       sl_verdict_t *v)
-{
-    return decide(x, f, surface, v);
+    sl_buf_free(&up->card);
 }

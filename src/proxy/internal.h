@@ -49,6 +49,25 @@ int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool do
 void sl_inspect_response_done(sl_upstream_t *up);
 /* Is this Content-Type a non-text media type (not scanned for injection)? */
 bool sl_inspect_binary_type(sl_view_t content_type);
+/* Turn findings into a decision for exchange `x` (suppressions applied,
+ * warn findings noted for the audit event); true when refused. */
+struct sl_findings;
+bool sl_inspect_decide(sl_exchange_t *x, const struct sl_findings *f, const char *surface,
+                       sl_verdict_t *v);
+
+/* rpcgate.c: JSON-RPC bodies (shadow MCP, MCP tool calls, A2A messages,
+ * Agent Cards). */
+/* Request body bytes so far are in `held` (all of them while the gate
+ * holds); `done` ends the body. Sets *hold_all while the whole body must be
+ * held back. Returns -1 to refuse (verdict filled). */
+int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, bool *hold_all,
+                            sl_verdict_t *v);
+/* The surface the response body of the current exchange is scanned as. */
+int sl_rpcgate_response_surface(const sl_client_t *c);
+/* Response body bytes (after the stream scan passed); at `done` an Agent
+ * Card is scanned field by field. Returns -1 to refuse (verdict filled). */
+int sl_rpcgate_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
+                             sl_verdict_t *v);
 
 /* client.c */
 void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms);
@@ -104,7 +123,6 @@ void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, con
 void sl_respond_bad_request(sl_client_t *c, const char *reason);
 
 /* websocket.c: frame-by-frame relay of an accepted WebSocket upgrade. */
-#include "inspect/inspect.h"
 /* At a 101: when the upgrade is to WebSocket and inspection is on, set up
  * c->ws (the relay) from the response's negotiated extensions. Returns 0
  * (c->ws set, or left NULL for a plain tunnel), or -1 with a static *err
@@ -118,10 +136,5 @@ long sl_websocket_from_client(sl_client_t *c);
 void sl_websocket_from_upstream(sl_upstream_t *up);
 /* Free the relay state of a client (at connection free). */
 void sl_websocket_free(sl_client_t *c);
-/* inspection.c: turn findings into a decision for the exchange (findings
- * noted for the audit event; the first blocking one refuses, verdict
- * filled, `surface` naming where in the reason). True when refused. */
-bool sl_inspect_decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface,
-                       sl_verdict_t *v);
 
 #endif

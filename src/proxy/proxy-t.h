@@ -142,6 +142,7 @@ typedef struct sl_exchange {
     struct sl_inspect_stream *istream; /* request body inspection */
     sl_buf_t ihold;     /* inspected body bytes held back until the next chunk is seen */
     char findings[160]; /* rule ids found (warned or blocking), for the audit event */
+    int rpc;            /* request body JSON-RPC gate state (rpcgate.c), 0 at start */
     int status;         /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict; /* "allow" / "block" / "error" */
@@ -204,6 +205,7 @@ struct sl_upstream {
     sl_chunked_t *chunked;
     struct sl_redactor *redact;        /* echo redaction of the current response body, or NULL */
     struct sl_inspect_stream *istream; /* response body inspection, or NULL */
+    sl_buf_t card;                     /* Agent Card body buffered for its structural scan */
     bool sent_body;                    /* response bytes already reached the client */
     bool binary_body; /* media type or first bytes say the body is not text: no injection scan */
     bool chunk_out;                    /* the client gets this response body chunked */

@@ -601,6 +601,12 @@ static const sl_cfg_field_t limits_fields[] = {
      .min = 1,
      .max = 1000000,
      .example = "max_connections: 10000"},
+    {.key = "max_ws_message",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, limits.max_ws_message),
+     .min = 1 * KIB,
+     .max = 64 * MIB,
+     .example = "max_ws_message: 1MiB"},
 };
 
 #define TIMEOUT(name, lo, hi, ex)                                                                  \

@@ -124,6 +124,7 @@ typedef struct sl_config {
         size_t max_head_bytes;  /* request or response head, default 32 KiB */
         size_t max_headers;     /* header fields per head, default 100 */
         size_t max_connections; /* concurrent client connections, default 10000 */
+        size_t max_ws_message;  /* WebSocket message held for inspection, default 1 MiB */
     } limits;
 
     struct {                    /* all in milliseconds */

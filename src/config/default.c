@@ -21,6 +21,7 @@ const char sl_config_default_yaml[] =
     "  max_head_bytes: 32KiB     # largest request or response head\n"
     "  max_headers: 100          # header fields per head\n"
     "  max_connections: 10000    # concurrent agent connections\n"
+    "  max_ws_message: 1MiB      # WebSocket message held for inspection\n"
     "\n"
     "timeouts:\n"
     "  header_read: 10s          # agent must send a whole request head\n"

@@ -47,6 +47,7 @@ static void client_free_if_closed(sl_client_t *c)
     sl_buf_free(&c->x.path);
     sl_buf_free(&c->x.head);
     sl_buf_free(&c->tunnel_target);
+    sl_websocket_free(c);
     free(c->x.chunked);
     exchange_drop_secrets(&c->x);
     if (c->x.policy)
@@ -1017,6 +1018,10 @@ static void drain_once(sl_client_t *c)
                 break;
         } else if (c->state == SL_CS_FORWARD && !(c->flags & SL_CF_REQ_DONE) && c->up) {
             used = forward_body(c, c->in.p, c->in.n);
+            if (used == 0)
+                break;
+        } else if (c->state == SL_CS_TUNNEL && c->up && c->ws) {
+            used = sl_websocket_from_client(c);
             if (used == 0)
                 break;
         } else if (c->state == SL_CS_TUNNEL && c->up) {

@@ -122,4 +122,19 @@ void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v);
 void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail);
 void sl_respond_bad_request(sl_client_t *c, const char *reason);
 
+/* websocket.c: frame-by-frame relay of an accepted WebSocket upgrade. */
+/* At a 101: when the upgrade is to WebSocket and inspection is on, set up
+ * c->ws (the relay) from the response's negotiated extensions. Returns 0
+ * (c->ws set, or left NULL for a plain tunnel), or -1 with a static *err
+ * when the connection could not be inspected (unknown extension). */
+int sl_websocket_start(sl_client_t *c, const sl_h1_response_t *res, const char **err);
+/* Relay the complete frames in c->in to the upstream (holding a message's
+ * frames until it is complete and scanned). Returns the bytes to consume
+ * from c->in (0: need more), or -1 when the connection is closing. */
+long sl_websocket_from_client(sl_client_t *c);
+/* Relay the complete frames in up->in to the agent; consumes them. */
+void sl_websocket_from_upstream(sl_upstream_t *up);
+/* Free the relay state of a client (at connection free). */
+void sl_websocket_free(sl_client_t *c);
+
 #endif

@@ -169,6 +169,7 @@ struct sl_client {
     char tunnel_host[256];    /* CONNECT host of an intercepted tunnel ("" otherwise) */
     uint16_t tunnel_port;
     sl_buf_t tunnel_target; /* inner request rewritten to absolute form */
+    struct sl_ws_relay *ws; /* WebSocket relay after an accepted upgrade (websocket.c), or NULL */
     sl_exchange_t x;
 };
 

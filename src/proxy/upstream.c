@@ -793,6 +793,11 @@ static void process_response_head(sl_upstream_t *up)
                 up_fail(up, 502, "bad-response", "101 Switching Protocols without an upgrade");
                 return;
             }
+            const char *wserr = NULL;
+            if (switching && sl_websocket_start(c, &res, &wserr) != 0) {
+                up_fail(up, 502, "websocket-uninspectable", wserr);
+                return;
+            }
             client_head(up, &res, &h, false);
             uv_buf_t b = uv_buf_init(h.p, (unsigned)h.n);
             bool ok = to_client(up, &b, 1);
@@ -801,14 +806,17 @@ static void process_response_head(sl_upstream_t *up)
             if (!ok)
                 return;
             if (switching) {
-                /* WebSocket and other upgrades: the seam for frame inspection. */
+                /* A WebSocket is relayed frame by frame when c->ws is set
+                 * (websocket.c); other upgrades are a tunnel. */
                 c->x.status = 101;
                 c->x.verdict = "allow";
                 c->state = SL_CS_TUNNEL;
                 c->flags |= SL_CF_CLOSE_AFTER | SL_CF_REQ_DONE;
                 sl_upstream_start_tunnel(up);
                 sl_client_update_reading(c);
-                if (up->in.n) {
+                if (up->in.n && c->ws) {
+                    sl_websocket_from_upstream(up);
+                } else if (up->in.n) {
                     uv_buf_t rest = uv_buf_init(up->in.p, (unsigned)up->in.n);
                     if (!to_client(up, &rest, 1))
                         return;
@@ -936,6 +944,10 @@ static void up_on_data(sl_upstream_t *up)
     case SL_US_TUNNEL: {
         if (up->in.n == 0 || up->c == NULL)
             return;
+        if (up->c->ws) {
+            sl_websocket_from_upstream(up);
+            return;
+        }
         uv_buf_t b = uv_buf_init(up->in.p, (unsigned)up->in.n);
         if (to_client(up, &b, 1)) {
             sl_buf_reset(&up->in);

@@ -44,6 +44,12 @@ bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_head
 int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, sl_buf_t *out,
                             sl_verdict_t *v);
 void sl_inspect_request_done(sl_exchange_t *x);
+/* Content-Encoding of a request (`h`: its fields) or response body: set up
+ * decoding for the body scan (src/http/coding.h). True / -1 when the body
+ * cannot be decoded and inspect.undecodable refuses it for this host. */
+bool sl_inspect_request_coding(sl_client_t *c, const sl_h1_header_t *h, size_t n, sl_verdict_t *v);
+int sl_inspect_response_coding(sl_upstream_t *up, const sl_h1_header_t *h, size_t n,
+                               sl_verdict_t *v);
 int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
                              sl_verdict_t *v);
 void sl_inspect_response_done(sl_upstream_t *up);

@@ -141,6 +141,7 @@ typedef struct sl_exchange {
     bool rechunk;                      /* body length may change: send it upstream chunked */
     struct sl_inspect_stream *istream; /* request body inspection */
     sl_buf_t ihold;     /* inspected body bytes held back until the next chunk is seen */
+    struct sl_decoder *idecoder; /* undoes the body's Content-Encoding for inspection, or NULL */
     char findings[160]; /* rule ids found (warned or blocking), for the audit event */
     int status;         /* status sent to the client */
     uint64_t bytes_in, bytes_out;
@@ -203,6 +204,7 @@ struct sl_upstream {
     sl_chunked_t *chunked;
     struct sl_redactor *redact;        /* echo redaction of the current response body, or NULL */
     struct sl_inspect_stream *istream; /* response body inspection, or NULL */
+    struct sl_decoder *idecoder;       /* undoes the response's Content-Encoding, or NULL */
     bool sent_body;                    /* response bytes already reached the client */
     bool binary_body; /* media type or first bytes say the body is not text: no injection scan */
     bool chunk_out;                    /* the client gets this response body chunked */

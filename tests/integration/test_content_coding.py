@@ -390,3 +390,44 @@ def test_undecodable_pass_everywhere(sluice_factory, upstream):
     s = start(sluice_factory, upstream, inspect={"undecodable": "pass"})
     r, data = post(s, "other.test", "/echo", b"opaque", {"Content-Encoding": "compress"})
     assert r.status == 200 and data == b"opaque"
+
+
+@pytest.mark.parametrize("coding", ["zstd", "gzip"])
+def test_plaintext_inside_a_coding_is_held_until_decoded(sluice_factory, upstream, coding):
+    """Incompressible data makes zstd write raw blocks and gzip level 0 stored
+    blocks: the secret then sits in the compressed bytes as plain text. zstd
+    hands out a block only once it is complete, so its bytes are held back
+    until then; none of them may reach the upstream before the refusal."""
+    import os
+    s = start(sluice_factory, upstream)
+    # The secret early in the first block, which completes much later.
+    plain = os.urandom(20000) + b"\naws_access_key_id = " + AWS.encode() + b"\n" + os.urandom(200000)
+    if coding == "zstd":
+        body = encode("zstd", plain)
+    else:
+        c = zlib.compressobj(0, zlib.DEFLATED, 16 + 15)
+        body = c.compress(plain) + c.flush()
+    assert AWS.encode() in body
+    path = tagged()
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    sock.sendall(b"POST http://upstream.test%s HTTP/1.1\r\nHost: upstream.test\r\n"
+                 b"Content-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+                 % (path.encode(), coding.encode(), len(body)))
+    try:
+        for i in range(0, len(body), 2048):
+            sock.sendall(body[i: i + 2048])
+            time.sleep(0.002)
+    except OSError:
+        pass
+    sock.settimeout(10)
+    try:
+        resp = sock.recv(65536)
+    except OSError:
+        resp = b""
+    sock.close()
+    assert resp.startswith(b"HTTP/1.1 403"), resp[:200]
+    time.sleep(0.2)
+    seen = [raw for raw in list(upstream.conn_bytes.values()) if path.encode() in raw]
+    assert seen, "the request never started upstream: the test shows nothing"
+    for raw in seen:
+        assert AWS[:8].encode() not in raw

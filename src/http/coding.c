@@ -23,8 +23,12 @@ static const struct {
     const char *name;
     sl_coding_t coding; /* 0: identity */
 } known[] = {
-    {"gzip", SL_CODING_GZIP}, {"x-gzip", SL_CODING_GZIP}, {"deflate", SL_CODING_DEFLATE},
-    {"br", SL_CODING_BR},     {"zstd", SL_CODING_ZSTD},   {"identity", 0},
+    {"gzip", SL_CODING_GZIP},
+    {"x-gzip", SL_CODING_GZIP},
+    {"deflate", SL_CODING_DEFLATE},
+    {"br", SL_CODING_BR},
+    {"zstd", SL_CODING_ZSTD},
+    {"identity", 0},
     {"none", 0},
 };
 
@@ -303,8 +307,8 @@ static sl_dec_status_t push_br(sl_decoder_t *d, size_t i, const unsigned char *p
         size_t avail_out = sizeof l->out;
         uint8_t *o = l->out;
         size_t before = avail_in;
-        BrotliDecoderResult r = BrotliDecoderDecompressStream(l->br, &avail_in, &in, &avail_out,
-                                                              &o, NULL);
+        BrotliDecoderResult r =
+            BrotliDecoderDecompressStream(l->br, &avail_in, &in, &avail_out, &o, NULL);
         consumed(d, i, before - avail_in);
         if (r == BROTLI_DECODER_RESULT_ERROR) {
             if (BrotliDecoderGetErrorCode(l->br) <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES &&
@@ -436,8 +440,7 @@ static sl_dec_status_t push_zstd(sl_decoder_t *d, size_t i, const unsigned char 
 {
     layer_t *l = &d->L[i];
     if (l->zs == NULL) {
-        if ((l->zs = ZSTD_createDCtx()) == NULL ||
-            (l->gate = malloc(3 + ZSTD_BLOCK_MAX)) == NULL)
+        if ((l->zs = ZSTD_createDCtx()) == NULL || (l->gate = malloc(3 + ZSTD_BLOCK_MAX)) == NULL)
             return fail(d, SL_DEC_NOMEM, "cannot allocate a decoder");
         ZSTD_DCtx_setParameter(l->zs, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX);
         l->zstage = ZS_MAGIC;

@@ -288,7 +288,7 @@ def _bomb(mib):
 
 def test_gzip_bomb_is_refused_with_bounded_memory(sluice_factory, upstream):
     s = start(sluice_factory, upstream)
-    bomb = _bomb(512)  # 512 MiB of zeros in about 500 KiB
+    bomb = _bomb(256)  # 256 MiB of zeros in about 250 KiB
     assert len(bomb) < 1 << 20
     before = vm_hwm_kib(s.proc.pid)
     path = tagged()

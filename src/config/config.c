@@ -909,6 +909,8 @@ static const sl_cfg_list_t suppress_list = {
     .map = &suppress_table,
     .max_items = 10000,
 };
+/* Index = SL_UNDECODABLE_*. */
+static const char *const undecodable_choices[] = {"refuse", "pass", NULL};
 
 static const sl_cfg_field_t inspect_fields[] = {
     {.key = "enabled",
@@ -939,6 +941,27 @@ static const sl_cfg_field_t inspect_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, inspect.suppress, inspect.n_suppress),
      .sub = &suppress_list,
      .example = "suppress: [{ rule: us-ssn, hosts: [hr.example.com], reason: \"employee ids\" }]"},
+    {.key = "decode_limit",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, inspect.decode_limit),
+     .min = 64 * KIB,
+     .max = 4096 * MIB,
+     .example = "decode_limit: 64MiB"},
+    {.key = "decode_ratio",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, inspect.decode_ratio),
+     .max = 1000000,
+     .example = "decode_ratio: 1000"},
+    {.key = "undecodable",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_config_t, inspect.undecodable),
+     .sub = undecodable_choices,
+     .example = "undecodable: refuse"},
+    {.key = "undecodable_pass",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.undecodable_pass, inspect.n_undecodable_pass),
+     .sub = &hostglob_list,
+     .example = "undecodable_pass: [\"downloads.example.com\"]"},
 };
 static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
 

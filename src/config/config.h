@@ -178,11 +178,22 @@ typedef struct sl_config {
         size_t n_warn;
         sl_suppress_cfg_t *suppress; /* per-rule, per-host exceptions */
         size_t n_suppress;
+        uint64_t decode_limit; /* decoded bytes of one content-coded body (default 64 MiB) */
+        uint32_t decode_ratio; /* decoded per compressed byte past 1 MiB; 0 = unchecked
+                                  (default 1000) */
+        int undecodable;       /* SL_UNDECODABLE_*: a body that cannot be decoded */
+        char **undecodable_pass; /* host globs whose undecodable bodies pass unscanned */
+        size_t n_undecodable_pass;
     } inspect;
 
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */
     size_t n_secrets;
 } sl_config_t;
+
+/* What happens to a body that cannot be decoded for inspection (unknown or
+ * corrupt content coding, over decode_limit or decode_ratio). */
+#define SL_UNDECODABLE_REFUSE 0 /* refused, rule inspection-limit (default) */
+#define SL_UNDECODABLE_PASS 1   /* delivered; scanned as sent, audited as inspection-limit */
 
 /* Where a secret's placeholder is replaced (bits of sl_secret_cfg_t.replace_in). */
 #define SL_SECRET_IN_HEADERS 1u /* header values, Basic credentials included */

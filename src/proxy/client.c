@@ -392,7 +392,8 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     if (u->has_port)
         sl_buf_appendf(h, ":%u", u->port);
     sl_buf_append_str(h, "\r\n");
-    /* Compressed responses cannot be inspected: ask for them plain. */
+    /* Ask for responses plain: echo redaction rewrites bytes, and scanning
+     * plain text is cheapest. A compressed one anyway is scanned decoded. */
     bool plain = c->w->server->rules && x->policy->cfg->inspect.responses;
     if (plain)
         sl_buf_append_str(h, "Accept-Encoding: identity\r\n");
@@ -758,7 +759,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
                 !sl_h1_is_hop_by_hop(req->headers[i].name, req->headers, req->n_headers))
                 fwd[n_fwd++] = req->headers[i];
         sl_verdict_t iv = {0};
-        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv)) {
+        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv) ||
+            sl_inspect_request_coding(c, fwd, n_fwd, &iv)) {
             if (x->framing.kind != SL_H1_BODY_NONE)
                 c->flags |= SL_CF_CLOSE_AFTER;
             sl_respond_refusal(c, &iv);

@@ -44,6 +44,12 @@ bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_head
 int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, sl_buf_t *out,
                             sl_verdict_t *v);
 void sl_inspect_request_done(sl_exchange_t *x);
+/* Content-Encoding of a request (`h`: its fields) or response body: set up
+ * decoding for the body scan (src/http/coding.h). True / -1 when the body
+ * cannot be decoded and inspect.undecodable refuses it for this host. */
+bool sl_inspect_request_coding(sl_client_t *c, const sl_h1_header_t *h, size_t n, sl_verdict_t *v);
+int sl_inspect_response_coding(sl_upstream_t *up, const sl_h1_header_t *h, size_t n,
+                               sl_verdict_t *v);
 int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
                              sl_verdict_t *v);
 void sl_inspect_response_done(sl_upstream_t *up);
@@ -58,10 +64,13 @@ bool sl_inspect_decide(sl_exchange_t *x, const struct sl_findings *f, const char
 /* rpcgate.c: JSON-RPC bodies (shadow MCP, MCP tool calls, A2A messages,
  * Agent Cards). */
 /* Request body bytes so far are in `held` (all of them while the gate
- * holds); `done` ends the body. Sets *hold_all while the whole body must be
+ * holds; the decoded text when the body has a Content-Encoding); `done` ends the body. Sets *hold_all while the whole body must be
  * held back. Returns -1 to refuse (verdict filled). */
 int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, bool *hold_all,
                             sl_verdict_t *v);
+/* How many decoded bytes of a content-coded request body the gate still
+ * wants in x->rpcplain (0 once it streams: not JSON, or too big). */
+size_t sl_rpcgate_plain_cap(const sl_exchange_t *x);
 /* The surface the response body of the current exchange is scanned as. */
 int sl_rpcgate_response_surface(const sl_client_t *c);
 /* Response body bytes (after the stream scan passed); at `done` an Agent

@@ -144,6 +144,11 @@ out:
     return rc;
 }
 
+size_t sl_rpcgate_plain_cap(const sl_exchange_t *x)
+{
+    return x->rpc == GATE_STREAM ? 0 : max_body(x) + 1;
+}
+
 int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, bool *hold_all,
                             sl_verdict_t *v)
 {

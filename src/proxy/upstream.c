@@ -718,24 +718,17 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
 /* When credentials are configured, every response body is run through the
  * echo redactor. A compressed body cannot be redacted: it is refused when
  * this request carried a secret (fail closed), passed through otherwise.
- * Returns -1 after failing the exchange. */
+ * A compressed body is scanned for injection decoded; one that cannot be
+ * decoded is refused (inspect.undecodable). Returns -1 after failing the
+ * exchange. */
 static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
 {
     sl_exchange_t *x = &up->c->x;
     sl_secret_store_t *store = x->policy->secrets;
-    if (up->c->w->server->rules && x->policy->cfg->inspect.responses &&
-        up->framing.kind != SL_H1_BODY_NONE) {
-        for (size_t i = 0; i < res->n_headers; i++) {
-            if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
-                sl_view_ieq(res->headers[i].value, "identity"))
-                continue;
+    if (up->framing.kind != SL_H1_BODY_NONE) {
+        sl_verdict_t v = {0};
+        if (sl_inspect_response_coding(up, res->headers, res->n_headers, &v) != 0) {
             sl_client_t *c = up->c;
-            sl_verdict_t v = {
-                .blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
-            snprintf(v.reason, sizeof v.reason,
-                     "the upstream sent a compressed response (Content-Encoding: %.40s) although "
-                     "sluice asked for identity; it cannot be inspected",
-                     res->headers[i].value.p);
             c->up = NULL;
             c->flags |= SL_CF_CLOSE_AFTER;
             sl_upstream_close(up);

@@ -2,10 +2,12 @@
 arguments, A2A message parts, Agent Cards, and inspect.suppress. Samples come
 from the rules' own examples (rules/*.yaml), so the tests follow the rules."""
 
+import gzip
 import json
 import subprocess
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -89,6 +91,28 @@ def test_mcp_tools_call_in_a_batch_to_unapproved_host_is_refused(mcp_proxy, upst
     r = post(mcp_proxy, OTHER, batch, ctype="text/plain")  # the media type is not trusted
     assert r.status_code == 403
     assert r.headers["X-Sluice-Blocked"] == "mcp-shadow"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_compressed_mcp_to_unapproved_host_is_refused(mcp_proxy, upstream, coding):
+    """The gate reads the decoded body: Content-Encoding is no way around it."""
+    raw = json.dumps(rpc("tools/call", {"name": "search", "arguments": {"q": "weather"}})).encode()
+    body = gzip.compress(raw) if coding == "gzip" else zlib.compress(raw)
+    r = requests.post("http://%s/echo" % OTHER, proxies=proxies(mcp_proxy), data=body,
+                      headers={"Content-Type": "application/json", "Content-Encoding": coding},
+                      timeout=10)
+    assert r.status_code == 403
+    assert r.headers["X-Sluice-Blocked"] == "mcp-shadow"
+    assert upstream.snapshot()["requests"] == []
+
+
+def test_compressed_secret_in_tools_call_to_approved_host_is_refused(mcp_proxy, upstream):
+    raw = json.dumps(rpc("tools/call", {"name": "shell", "arguments": {"cmd": SHELL}})).encode()
+    r = requests.post("http://%s/echo" % APPROVED, proxies=proxies(mcp_proxy),
+                      data=gzip.compress(raw),
+                      headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                      timeout=10)
+    assert r.status_code == 403
 
 
 def test_mcp_to_approved_host_passes(mcp_proxy, upstream):

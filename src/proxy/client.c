@@ -658,7 +658,13 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
     if (identify(c, req) != 0)
         return false;
     x->client_minor = req->minor_version;
-    x->upgrade = x->framing.upgrade && !is_connect;
+    /* With inspection on, only WebSocket (relayed frame by frame and scanned)
+     * may switch protocols: any other Upgrade (h2c, custom protocols) would
+     * become a blind byte tunnel, so it is not forwarded and the upstream
+     * answers in HTTP/1.1 (a 101 anyway is a 502). */
+    x->upgrade = x->framing.upgrade && !is_connect &&
+                 (c->w->server->rules == NULL ||
+                  sl_websocket_requested(req->headers, req->n_headers));
     /* A CONNECT's own Connection header and version do not end the tunnel
      * (requests' http.client and s_client send HTTP/1.0 CONNECTs). */
     if (!is_connect && (!x->framing.keep_alive || req->minor_version == 0))

@@ -137,6 +137,8 @@ void sl_respond_bad_request(sl_client_t *c, const char *reason);
  * (c->ws set, or left NULL for a plain tunnel), or -1 with a static *err
  * when the connection could not be inspected (unknown extension). */
 int sl_websocket_start(sl_client_t *c, const sl_h1_response_t *res, const char **err);
+/* Does a request's Upgrade field ask for WebSocket? */
+bool sl_websocket_requested(const sl_h1_header_t *h, size_t n);
 /* Relay the complete frames in c->in to the upstream (holding a message's
  * frames until it is complete and scanned). Returns the bytes to consume
  * from c->in (0: need more), or -1 when the connection is closing. */

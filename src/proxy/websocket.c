@@ -75,6 +75,14 @@ static bool request_asked_websocket(const sl_buf_t *head)
     return false;
 }
 
+bool sl_websocket_requested(const sl_h1_header_t *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sl_view_ieq(h[i].name, "upgrade") && names_websocket(h[i].value))
+            return true;
+    return false;
+}
+
 int sl_websocket_start(sl_client_t *c, const sl_h1_response_t *res, const char **err)
 {
     sl_exchange_t *x = &c->x;

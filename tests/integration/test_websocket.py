@@ -473,3 +473,98 @@ def test_wss_through_interception(sluice_factory, tmp_path):
             assert code == 1008
             assert AWS not in repr(up.received)
     run(main())
+
+
+# --------------------------------------------------------------------------
+# upgrades other than WebSocket
+# --------------------------------------------------------------------------
+
+
+class AnyUpgradeUpstream:
+    """A raw upstream that switches to any protocol asked for (and echoes
+    bytes after), or, with always_101, switches even when nobody asked."""
+
+    def __init__(self, always_101=False):
+        import threading
+        self.always_101 = always_101
+        self.heads = []
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            self.heads.append(head.decode("latin-1"))
+            if self.always_101 or b"\nupgrade:" in head.lower():
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\n"
+                             b"Connection: Upgrade\r\n\r\nraw bytes, never scanned")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            conn.close()
+
+    def close(self):
+        self.srv.close()
+
+
+def send_upgrade(proxy_port, protocol="foo"):
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=TIMEOUT)
+    s.sendall(("GET http://ws.test/ HTTP/1.1\r\nHost: ws.test\r\nUpgrade: %s\r\n"
+               "Connection: Upgrade, close\r\n\r\n" % protocol).encode())
+    data = b""
+    s.settimeout(TIMEOUT)
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return data
+
+
+def test_other_upgrades_are_not_forwarded_while_inspecting(sluice_factory):
+    """h2c or a custom protocol would be a blind byte tunnel: sluice drops the
+    Upgrade, so the upstream answers in HTTP/1.1."""
+    up = AnyUpgradeUpstream()
+    try:
+        proxy = sluice_for(sluice_factory, up)
+        data = send_upgrade(proxy.port, "h2c")
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+        assert data.endswith(b"ok")
+        assert "upgrade" not in up.heads[-1].lower()
+    finally:
+        up.close()
+
+
+def test_a_101_nobody_was_allowed_to_ask_for_is_refused(sluice_factory):
+    up = AnyUpgradeUpstream(always_101=True)
+    try:
+        proxy = sluice_for(sluice_factory, up)
+        data = send_upgrade(proxy.port, "foo")
+        assert data.startswith(b"HTTP/1.1 502"), data[:200]
+        assert b"raw bytes" not in data
+    finally:
+        up.close()
+
+
+def test_other_upgrades_are_a_tunnel_without_inspection(sluice_factory):
+    up = AnyUpgradeUpstream()
+    try:
+        proxy = sluice_for(sluice_factory, up, inspect={"enabled": False})
+        data = send_upgrade(proxy.port, "foo")
+        assert data.startswith(b"HTTP/1.1 101"), data[:200]
+        assert b"raw bytes, never scanned" in data
+    finally:
+        up.close()

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/url.h"
 #include "inspect/inspect.h"
+#include "proxy/history.h"
 #include "proxy/internal.h"
 
 #define HOLD 1024
@@ -86,6 +87,12 @@ bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_head
             vals[nv++] = fwd[i].value;
         sl_inspect_scan_values(rs, SL_SURF_HEADER, vals, nv, &f);
         blocked = decide(x, &f, "request headers", v);
+    }
+    if (!blocked) {
+        char where[96];
+        sl_findings_reset(&f);
+        if (sl_history_request(c, u, fwd, n_fwd, &f, where, sizeof where) != 0)
+            blocked = decide(x, &f, where, v);
     }
     sl_findings_free(&f);
     return blocked;

@@ -11,7 +11,6 @@
 
 #define SHARDS 16
 #define BUCKETS 64    /* identity hash buckets per shard */
-#define DEDUPE_MIN 16 /* identical consecutive values this long are one fragment */
 #define MAX_FRAGS 256 /* fragments of one request looked at */
 
 typedef struct frag {
@@ -315,7 +314,7 @@ int sl_history_check(sl_history_t *h, const sl_history_limits_t *lim, sl_view_t 
             continue;
         size_t n_starts;
         const frag_t *last = gather(id, chan, &hist, starts, &n_starts, 128);
-        if (last && last->n == cur.n && cur.n >= DEDUPE_MIN && memcmp(last->p, cur.p, cur.n) == 0)
+        if (last && last->n == cur.n && memcmp(last->p, cur.p, cur.n) == 0)
             continue; /* the same value again: nothing new went out */
         record_it[i] = true;
         if (last == NULL || counters(last->p, last->n, cur.p, cur.n))

@@ -13,8 +13,9 @@
  * Joining only within one channel is what keeps unrelated values apart: the
  * realistic exfiltration repeats the same parameter, header or path position
  * with a new piece each time. Consecutive identical values in a channel are
- * stored once (a session cookie or a user agent repeated on every request is
- * not a piece of anything), and numeric counters (page numbers, offsets,
+ * stored once and not joined (a session cookie or an endpoint polled again
+ * is not a piece of anything; a secret whose consecutive pieces are equal,
+ * like a test card 4111 1111 1111 1111, is missed), and numeric counters (page numbers, offsets,
  * timestamps) are not joined to each other.
  *
  * Bounded: a time window, a number of fragments and bytes per identity, a

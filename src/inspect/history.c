@@ -12,6 +12,7 @@
 #define SHARDS 16
 #define BUCKETS 64    /* identity hash buckets per shard */
 #define MAX_FRAGS 256 /* fragments of one request looked at */
+#define MAX_JOIN 512  /* bytes of a channel's history joined to the current value */
 
 typedef struct frag {
     struct frag *next; /* newer */
@@ -216,24 +217,41 @@ static bool channel_seen_before(const sl_history_frag_t *frags, size_t i)
     return false;
 }
 
-/* Join the stored fragments of `chan` (oldest first) into `hist`, starting
- * after the last counter pair; `starts` gets each piece's offset. Returns
- * the newest stored fragment of the channel, or NULL if none. */
+/* Drop the oldest `j` pieces of the join. */
+static void drop_pieces(sl_buf_t *hist, size_t *starts, size_t *n_starts, size_t j)
+{
+    size_t cut = j < *n_starts ? starts[j] : hist->n;
+    sl_buf_consume(hist, cut);
+    for (size_t k = j; k < *n_starts; k++)
+        starts[k - j] = starts[k] - cut;
+    *n_starts -= j < *n_starts ? j : *n_starts;
+}
+
+/* Join the newest stored fragments of `chan` (oldest first, whole fragments,
+ * at most MAX_JOIN bytes unless one fragment is longer, none before the last
+ * counter pair) into `hist`; `starts` gets each piece's offset. Returns the
+ * newest stored fragment of the channel, or NULL if none. A secret is far
+ * shorter than a busy channel's window, and the scan costs per byte. */
 static const frag_t *gather(const ident_t *id, uint64_t chan, sl_buf_t *hist, size_t *starts,
                             size_t *n_starts, size_t max_starts)
 {
     const frag_t *prev = NULL;
     *n_starts = 0;
+    hist->n = 0;
     for (const frag_t *f = id->head; f; f = f->next) {
         if (f->chan != chan)
             continue;
-        if (prev && counters(prev->p, prev->n, f->p, f->n)) {
-            hist->n = 0;
-            *n_starts = 0;
-        }
-        if (*n_starts < max_starts)
-            starts[(*n_starts)++] = hist->n;
+        if (prev && counters(prev->p, prev->n, f->p, f->n))
+            drop_pieces(hist, starts, n_starts, *n_starts);
+        if (*n_starts == max_starts)
+            drop_pieces(hist, starts, n_starts, 1);
+        starts[(*n_starts)++] = hist->n;
         sl_buf_append(hist, f->p, f->n);
+        size_t j = 0;
+        while (j + 1 < *n_starts && hist->n - starts[j] > MAX_JOIN)
+            j++;
+        if (j)
+            drop_pieces(hist, starts, n_starts, j);
         prev = f;
     }
     return prev;

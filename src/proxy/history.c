@@ -166,7 +166,8 @@ int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *
             add_query(fr, u->query);
         add_path(fr, u->path, host);
     }
-    add_host_label(fr, host);
+    if (!x->target.is_literal)
+        add_host_label(fr, host);
     for (size_t i = 0; i < n_fwd; i++)
         if (!boring_header(fwd[i].name))
             add(fr, SL_SURF_HEADER, fwd[i].value, "h:", fwd[i].name, sl_view("", 0));

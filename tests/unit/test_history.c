@@ -154,6 +154,15 @@ static void bounds_hold(void **state)
     }
     sl_history_stats(h, &ids, &bytes);
     assert_true(ids <= 32 + 16);
+    /* A busy channel: only its newest bytes are joined, the secret after
+     * 200 other values is still found. */
+    sl_history_free(h);
+    h = sl_history_new();
+    for (int i = 0; i < 200; i++) {
+        snprintf(v, sizeof v, "c%08x.", (unsigned)i * 2654435761u);
+        assert_int_equal(send1(h, &LIM, "a", "q:d", v, strlen(v), 1000, &f, NULL), 0);
+    }
+    assert_int_equal(send_split(h, &LIM, "a", "q:d", GHP, 8, 1000, 1, NULL, NULL), 4);
     /* A long value keeps only its tail. */
     sl_history_free(h);
     h = sl_history_new();

@@ -6,21 +6,10 @@ not holding requests back, and why the audit says "split across N requests"."""
 import http.client
 import time
 import uuid
-from pathlib import Path
 
 import requests
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def example(rule_id, kind="match"):
-    for f in sorted((ROOT / "rules").glob("*.yaml")):
-        for r in yaml.safe_load(f.read_text())["rules"]:
-            if r["id"] == rule_id:
-                return r["examples"][kind][0]
-    raise KeyError(rule_id)
-
+from test_inspection import example  # the rules' own examples
 
 GHP = example("github-pat-classic").split()[-1]
 AWS = example("aws-access-key-id").split("=")[-1].strip()

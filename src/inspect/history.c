@@ -385,3 +385,97 @@ done:
     }
     return rc < 0 ? -1 : (int)(out->n - out0);
 }
+
+/* ---- body fields -------------------------------------------------------- */
+
+/* End of the JSON string starting at p[i] == '"' (index of the closing
+ * quote), or n if it does not close. */
+static size_t json_string_end(const char *p, size_t n, size_t i)
+{
+    for (i++; i < n; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i;
+    }
+    return n;
+}
+
+static size_t json_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg)
+{
+    /* Names of the enclosing members, by depth: an array's elements and an
+     * object's members after "name": take that name. */
+    enum { DEPTH = 32 };
+    sl_view_t names[DEPTH + 1];
+    size_t depth = 0, count = 0;
+    sl_view_t pending = sl_view("", 0); /* the last "name": seen at this depth */
+    names[0] = pending;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '{' || ch == '[') {
+            sl_view_t inherit = pending.n ? pending : names[depth];
+            if (depth < DEPTH)
+                names[++depth] = inherit;
+            pending = sl_view("", 0);
+        } else if (ch == '}' || ch == ']') {
+            if (depth)
+                depth--;
+            pending = sl_view("", 0);
+        } else if (ch == ',') {
+            pending = sl_view("", 0);
+        } else if (ch == '"') {
+            size_t e = json_string_end(p, n, i);
+            sl_view_t str = sl_view(p + i + 1, e - i - 1);
+            size_t k = e + 1;
+            while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n'))
+                k++;
+            if (k < n && p[k] == ':') {
+                pending = str;
+                i = k;
+                continue;
+            }
+            cb(arg, pending.n ? pending : names[depth], str);
+            count++;
+            pending = sl_view("", 0);
+            i = e;
+        }
+    }
+    return count;
+}
+
+static bool looks_form(const char *p, size_t n)
+{
+    if (memchr(p, '=', n) == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] <= ' ' || p[i] == '"' || p[i] == '{' || p[i] == '<')
+            return false;
+    return true;
+}
+
+size_t sl_history_body_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg)
+{
+    size_t s = 0;
+    while (s < n && (p[s] == ' ' || p[s] == '\t' || p[s] == '\r' || p[s] == '\n'))
+        s++;
+    if (s < n && (p[s] == '{' || p[s] == '['))
+        return json_fields(p + s, n - s, cb, arg);
+    if (n && looks_form(p, n)) {
+        size_t count = 0;
+        for (const char *q = p, *end = p + n; q < end;) {
+            const char *amp = memchr(q, '&', (size_t)(end - q));
+            const char *seg_end = amp ? amp : end;
+            const char *eq = memchr(q, '=', (size_t)(seg_end - q));
+            if (eq) {
+                cb(arg, sl_view(q, (size_t)(eq - q)), sl_view(eq + 1, (size_t)(seg_end - eq - 1)));
+                count++;
+            }
+            q = amp ? amp + 1 : end;
+        }
+        return count;
+    }
+    if (n == 0)
+        return 0;
+    cb(arg, sl_view("", 0), sl_view(p, n));
+    return 1;
+}

@@ -77,6 +77,18 @@ int sl_history_check(sl_history_t *h, const sl_history_limits_t *lim, sl_view_t 
                      const sl_history_frag_t *frags, size_t n, uint64_t now_ms,
                      const sl_ruleset_t *rs, sl_findings_t *out, sl_history_hit_t *hit);
 
+/* Called by sl_history_body_fields for each field of a body. */
+typedef void (*sl_history_field_cb)(void *arg, sl_view_t name, sl_view_t value);
+
+/* Split a small request body into the fields that travel in it, as views
+ * into `p`: a JSON text (starts with '{' or '[') gives each string member
+ * value with its member name (any depth; array elements take the name of
+ * the array's member; escapes are left as written, the scan decodes them);
+ * a form (`name=value&...`, no whitespace) gives each value with its name;
+ * anything else is one field with an empty name, the whole body. Pure.
+ * Returns the number of fields reported. */
+size_t sl_history_body_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg);
+
 /* Number of identities and fragment bytes held (tests, metrics). */
 void sl_history_stats(sl_history_t *h, size_t *identities, size_t *bytes);
 

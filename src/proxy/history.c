@@ -130,36 +130,87 @@ static const char *kind_name(sl_view_t channel)
         return "path segment";
     case 'l':
         return "host name";
+    case 'f':
+        return "request body field";
+    case 'b':
+        return "request body";
     default:
         return "request header";
     }
 }
 
-int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *fwd, size_t n_fwd,
-                       sl_findings_t *out, char *where, size_t where_cap)
+/* Check the fragments against the identity's history (see the header). */
+static int check(sl_client_t *c, frags_t *fr, sl_findings_t *out, char *where, size_t where_cap)
 {
-    const sl_ruleset_t *rs = c->w->server->rules;
     const sl_exchange_t *x = &c->x;
     const sl_config_t *cfg = x->policy->cfg;
-    if (rs == NULL || !cfg->inspect.history.enabled || x->ident == NULL)
+    size_t out0 = out->n;
+    /* Clients nobody identified share "default": keep them apart by address. */
+    char key[128];
+    int kn = snprintf(key, sizeof key, "%s", x->ident->name);
+    if (x->ident->cfg == NULL && c->has_peer) {
+        char ip[64];
+        kn = snprintf(key, sizeof key, "%s@%s", x->ident->name,
+                      sl_ip_format(&c->peer, ip, sizeof ip));
+    }
+    if (kn < 0 || (size_t)kn >= sizeof key)
+        kn = (int)strlen(key);
+    sl_history_limits_t lim = {
+        .window_ms = cfg->inspect.history.window,
+        .max_bytes = (size_t)cfg->inspect.history.max_bytes,
+        .max_entries = (size_t)cfg->inspect.history.max_entries,
+        .max_identities = (size_t)cfg->inspect.history.max_identities,
+    };
+    sl_history_hit_t hit = {0};
+    int rc = sl_history_check(store, &lim, sl_view(key, (size_t)kn), fr->v, fr->n,
+                              sl_io_now_ns() / 1000000u, c->w->server->rules, out, &hit);
+    if (out->n > out0) {
+        if (out->v[out0].category == SL_CAT_LIMIT)
+            snprintf(where, where_cap, "request history");
+        else
+            snprintf(where, where_cap, "%s (split across %u requests)",
+                     kind_name(fr->v[hit.frag].channel), hit.pieces);
+    }
+    return rc;
+}
+
+/* The history is on and usable for this exchange; -1 (limit finding
+ * appended) when it cannot be had, 0 when it is off. */
+static int usable(sl_client_t *c, sl_findings_t *out, char *where, size_t where_cap)
+{
+    const sl_exchange_t *x = &c->x;
+    if (c->w->server->rules == NULL || !x->policy->cfg->inspect.history.enabled || x->ident == NULL)
         return 0;
     pthread_once(&store_once, store_init);
-    size_t out0 = out->n;
-    if (store == NULL) {
-        sl_finding_t *f = sl_findings_push(out);
-        f->rule_id = "inspection-limit";
-        f->category = SL_CAT_LIMIT;
-        f->severity = SL_SEV_HIGH;
-        f->action = SL_ACT_BLOCK;
-        snprintf(f->excerpt, sizeof f->excerpt, "request history (out of memory)");
-        snprintf(where, where_cap, "request history");
-        return -1;
-    }
+    if (store)
+        return 1;
+    sl_finding_t *f = sl_findings_push(out);
+    f->rule_id = "inspection-limit";
+    f->category = SL_CAT_LIMIT;
+    f->severity = SL_SEV_HIGH;
+    f->action = SL_ACT_BLOCK;
+    snprintf(f->excerpt, sizeof f->excerpt, "request history (out of memory)");
+    snprintf(where, where_cap, "request history");
+    return -1;
+}
 
+static frags_t *frags_new(void)
+{
     frags_t *fr = malloc(sizeof *fr);
     if (fr == NULL)
         abort();
     fr->n = fr->used = 0;
+    return fr;
+}
+
+int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *fwd, size_t n_fwd,
+                       sl_findings_t *out, char *where, size_t where_cap)
+{
+    int ok = usable(c, out, where, where_cap);
+    if (ok <= 0)
+        return ok;
+    const sl_exchange_t *x = &c->x;
+    frags_t *fr = frags_new();
     sl_view_t host = sl_view(x->target.host, strlen(x->target.host));
     if (u) {
         if (u->has_query)
@@ -171,34 +222,35 @@ int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *
     for (size_t i = 0; i < n_fwd; i++)
         if (!boring_header(fwd[i].name))
             add(fr, SL_SURF_HEADER, fwd[i].value, "h:", fwd[i].name, sl_view("", 0));
+    int rc = check(c, fr, out, where, where_cap);
+    free(fr);
+    return rc;
+}
 
-    /* Clients nobody identified share "default": keep them apart by address. */
-    char key[128];
-    int kn = snprintf(key, sizeof key, "%s", x->ident->name);
-    if (x->ident->cfg == NULL && c->has_peer) {
-        char ip[64];
-        kn = snprintf(key, sizeof key, "%s@%s", x->ident->name,
-                      sl_ip_format(&c->peer, ip, sizeof ip));
-    }
-    if (kn < 0 || (size_t)kn >= sizeof key)
-        kn = (int)strlen(key);
+typedef struct body_ctx {
+    frags_t *fr;
+    sl_view_t host;
+} body_ctx_t;
 
-    sl_history_limits_t lim = {
-        .window_ms = cfg->inspect.history.window,
-        .max_bytes = (size_t)cfg->inspect.history.max_bytes,
-        .max_entries = (size_t)cfg->inspect.history.max_entries,
-        .max_identities = (size_t)cfg->inspect.history.max_identities,
-    };
-    sl_history_hit_t hit = {0};
-    int rc = sl_history_check(store, &lim, sl_view(key, (size_t)kn), fr->v, fr->n,
-                              sl_io_now_ns() / 1000000u, rs, out, &hit);
-    if (out->n > out0) {
-        if (out->v[out0].category == SL_CAT_LIMIT)
-            snprintf(where, where_cap, "request history");
-        else
-            snprintf(where, where_cap, "%s (split across %u requests)",
-                     kind_name(fr->v[hit.frag].channel), hit.pieces);
-    }
+static void body_field(void *arg, sl_view_t name, sl_view_t value)
+{
+    body_ctx_t *b = arg;
+    if (name.n)
+        add(b->fr, SL_SURF_BODY, value, "f:", name, sl_view("", 0));
+    else
+        add(b->fr, SL_SURF_BODY, value, "b:", b->host, sl_view("", 0));
+}
+
+int sl_history_body(sl_client_t *c, const char *p, size_t n, sl_findings_t *out, char *where,
+                    size_t where_cap)
+{
+    int ok = usable(c, out, where, where_cap);
+    if (ok <= 0 || n == 0)
+        return ok < 0 ? ok : 0;
+    frags_t *fr = frags_new();
+    body_ctx_t b = {.fr = fr, .host = sl_view(c->x.target.host, strlen(c->x.target.host))};
+    sl_history_body_fields(p, n, body_field, &b);
+    int rc = check(c, fr, out, where, where_cap);
     free(fr);
     return rc;
 }

@@ -24,4 +24,11 @@
 int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *fwd, size_t n_fwd,
                        sl_findings_t *out, char *where, size_t where_cap);
 
+/* The same for a small request body held whole (`p`, `n`: all of it, as the
+ * agent sent it): its fields (JSON string members and form values by name)
+ * or, when it is neither, the whole body by host. Same returns. Call once,
+ * at the end of the body, before any of it is released upstream. */
+int sl_history_body(sl_client_t *c, const char *p, size_t n, sl_findings_t *out, char *where,
+                    size_t where_cap);
+
 #endif

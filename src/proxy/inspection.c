@@ -125,6 +125,16 @@ int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, 
     if (blocked)
         return -1;
     sl_buf_append(&x->ihold, p, n);
+    if (done && x->ihold.n < HOLD) {
+        /* Nothing released yet: the whole small body may be a split-secret piece. */
+        char where[96];
+        sl_findings_reset(&f);
+        blocked = sl_history_body(c, x->ihold.p, x->ihold.n, &f, where, sizeof where) != 0 &&
+                  decide(x, &f, where, v);
+        sl_findings_free(&f);
+        if (blocked)
+            return -1;
+    }
     size_t release = done ? x->ihold.n : (x->ihold.n > HOLD ? x->ihold.n - HOLD : 0);
     sl_buf_append(out, x->ihold.p, release);
     sl_buf_consume(&x->ihold, release);

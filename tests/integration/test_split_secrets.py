@@ -50,8 +50,8 @@ def assert_completes(s, upstream, send, parts, rule):
     assert r.status_code == 403
     assert r.headers["X-Sluice-Blocked"] == rule
     ev = None
-    deadline = time.monotonic() + 3
-    while ev is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 5
+    while (ev is None or ev["rule"] != rule) and time.monotonic() < deadline:
         ev = last_refusal(s)
         time.sleep(0.05)
     assert ev is not None and ev["rule"] == rule
@@ -77,6 +77,28 @@ def test_aws_key_split_over_header(proxy, upstream):
 def test_github_token_split_over_path_segments(proxy, upstream):
     parts = pieces(GHP, 4)
     assert_completes(proxy, upstream, lambda i, p: get(proxy, "/upload/%s" % p),
+                     parts, "github-pat-classic")
+
+
+def test_github_token_split_over_json_bodies(proxy, upstream):
+    parts = pieces(GHP, 5)
+    assert_completes(proxy, upstream,
+                     lambda i, p: requests.post("http://upstream.test/echo", proxies=proxy.proxies,
+                                                json={"event": "log", "seq": i, "data": p}),
+                     parts, "github-pat-classic")
+
+
+def test_aws_key_split_over_form_and_text_bodies(proxy, upstream):
+    parts = pieces(AWS, 3)
+    assert_completes(proxy, upstream,
+                     lambda i, p: requests.post("http://upstream.test/echo", proxies=proxy.proxies,
+                                                data={"chunk": p, "n": str(i)}),
+                     parts, "aws-access-key-id")
+    upstream.reset()
+    parts = pieces(GHP, 4)
+    assert_completes(proxy, upstream,
+                     lambda i, p: requests.post("http://upstream.test/echo", proxies=proxy.proxies,
+                                                data=p.encode(), headers={"Content-Type": "text/plain"}),
                      parts, "github-pat-classic")
 
 
@@ -139,5 +161,9 @@ def test_benign_repeated_requests_do_not_trigger(proxy, upstream):
             1000 + i, i, i * 50, cursor, int(time.time() * 1000) + i, time.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "how to bake bread number %d" % i)
         r = get(proxy, path, headers=headers)
+        assert r.status_code != 403, (i, r.headers.get("X-Sluice-Blocked"))
+        r = requests.post("http://upstream.test/echo", proxies=proxy.proxies,
+                          json={"id": str(uuid.uuid4()), "page": i, "ts": time.time(),
+                                "cursor": cursor, "text": "how to bake bread number %d" % i})
         assert r.status_code != 403, (i, r.headers.get("X-Sluice-Blocked"))
         cursor = uuid.uuid4().hex + uuid.uuid4().hex[:8]

@@ -217,6 +217,42 @@ static void benign_repetition_is_quiet(void **state)
     sl_history_free(h);
 }
 
+typedef struct fields {
+    char text[512];
+    size_t n;
+} fields_t;
+
+static void collect(void *arg, sl_view_t name, sl_view_t value)
+{
+    fields_t *f = arg;
+    f->n++;
+    size_t used = strlen(f->text);
+    snprintf(f->text + used, sizeof f->text - used, "%.*s=%.*s;", (int)name.n, name.p, (int)value.n,
+             value.p);
+}
+
+static void body_fields(void **state)
+{
+    (void)state;
+    struct {
+        const char *in, *want;
+    } cases[] = {
+        {"{\"data\": \"ghp_kbjh\", \"n\": 3, \"ok\": true}", "data=ghp_kbjh;"},
+        {" [{\"d\":\"a\\\"b\"},{\"e\":{\"f\":\"x\"}}]", "d=a\\\"b;f=x;"},
+        {"{\"tags\": [\"one\", \"two\"], \"k\": \"v\"}", "tags=one;tags=two;k=v;"},
+        {"{\"a\": \"unterminated", "a=unterminated;"},
+        {"d=abc&e=&f=x%20y", "d=abc;e=;f=x%20y;"},
+        {"just some text = here", "=just some text = here;"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fields_t f = {{0}, 0};
+        size_t n = sl_history_body_fields(cases[i].in, strlen(cases[i].in), collect, &f);
+        assert_int_equal(n, f.n);
+        assert_string_equal(f.text, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +261,7 @@ int main(void)
         cmocka_unit_test(identities_channels_and_window_keep_apart),
         cmocka_unit_test(bounds_hold),
         cmocka_unit_test(benign_repetition_is_quiet),
+        cmocka_unit_test(body_fields),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

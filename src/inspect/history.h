@@ -4,7 +4,7 @@
  * request, never puts a whole secret in any one message, so the per-message
  * scan cannot see it. The history keeps, per identity, the recent outbound
  * fragments of each "channel" (a query parameter name, a header name, a path
- * segment position on a host) and scans the channel's recent fragments
+ * segment position on a host, a body field) and scans the channel's recent fragments
  * concatenated without separators together with the current request's
  * fragment. A finding is kept only when it crosses the boundary between the
  * history and the current fragment: the request that completes the secret is

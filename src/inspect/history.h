@@ -3,10 +3,10 @@
  * An agent that sends an API key 8 characters at a time, one piece per
  * request, never puts a whole secret in any one message, so the per-message
  * scan cannot see it. The history keeps, per identity, the recent outbound
- * fragments of each "channel" (a query parameter name, a header name, a path
- * segment position on a host, a body field) and scans the channel's recent fragments
- * concatenated without separators together with the current request's
- * fragment. A finding is kept only when it crosses the boundary between the
+ * fragments of each "channel" (a query parameter name, a header name, a
+ * path segment position on a host, a body field) and scans the channel's
+ * recent fragments concatenated without separators together with the
+ * current request's fragment. A finding is kept only when it crosses the boundary between the
  * history and the current fragment: the request that completes the secret is
  * refused; the earlier pieces already left (they were harmless alone).
  *

@@ -453,6 +453,22 @@ static bool looks_form(const char *p, size_t n)
     return true;
 }
 
+size_t sl_history_form_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg)
+{
+    size_t count = 0;
+    for (const char *q = p, *end = p + n; q < end;) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *seg_end = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(seg_end - q));
+        if (eq) {
+            cb(arg, sl_view(q, (size_t)(eq - q)), sl_view(eq + 1, (size_t)(seg_end - eq - 1)));
+            count++;
+        }
+        q = amp ? amp + 1 : end;
+    }
+    return count;
+}
+
 size_t sl_history_body_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg)
 {
     size_t s = 0;
@@ -460,20 +476,8 @@ size_t sl_history_body_fields(const char *p, size_t n, sl_history_field_cb cb, v
         s++;
     if (s < n && (p[s] == '{' || p[s] == '['))
         return json_fields(p + s, n - s, cb, arg);
-    if (n && looks_form(p, n)) {
-        size_t count = 0;
-        for (const char *q = p, *end = p + n; q < end;) {
-            const char *amp = memchr(q, '&', (size_t)(end - q));
-            const char *seg_end = amp ? amp : end;
-            const char *eq = memchr(q, '=', (size_t)(seg_end - q));
-            if (eq) {
-                cb(arg, sl_view(q, (size_t)(eq - q)), sl_view(eq + 1, (size_t)(seg_end - eq - 1)));
-                count++;
-            }
-            q = amp ? amp + 1 : end;
-        }
-        return count;
-    }
+    if (n && looks_form(p, n))
+        return sl_history_form_fields(p, n, cb, arg);
     if (n == 0)
         return 0;
     cb(arg, sl_view("", 0), sl_view(p, n));

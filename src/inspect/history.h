@@ -89,6 +89,11 @@ typedef void (*sl_history_field_cb)(void *arg, sl_view_t name, sl_view_t value);
  * Returns the number of fields reported. */
 size_t sl_history_body_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg);
 
+/* The `name=value` fields of a query string or form body, split at '&'
+ * (segments without '=' are skipped; nothing is decoded). Pure. Returns the
+ * number of fields reported. */
+size_t sl_history_form_fields(const char *p, size_t n, sl_history_field_cb cb, void *arg);
+
 /* Number of identities and fragment bytes held (tests, metrics). */
 void sl_history_stats(sl_history_t *h, size_t *identities, size_t *bytes);
 

@@ -79,18 +79,9 @@ static void add(frags_t *fr, sl_surface_t surf, sl_view_t value, const char *kin
         (sl_history_frag_t){.channel = sl_view(p, need), .value = value, .surface = surf};
 }
 
-static void add_query(frags_t *fr, sl_view_t q)
+static void query_field(void *arg, sl_view_t name, sl_view_t value)
 {
-    const char *p = q.p, *end = q.p + q.n;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *seg_end = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(seg_end - p));
-        if (eq)
-            add(fr, SL_SURF_URL, sl_view(eq + 1, (size_t)(seg_end - eq - 1)),
-                "q:", sl_view(p, (size_t)(eq - p)), sl_view("", 0));
-        p = amp ? amp + 1 : end;
-    }
+    add(arg, SL_SURF_URL, value, "q:", name, sl_view("", 0));
 }
 
 static void add_path(frags_t *fr, sl_view_t path, sl_view_t host)
@@ -214,7 +205,7 @@ int sl_history_request(sl_client_t *c, const sl_url_t *u, const sl_h1_header_t *
     sl_view_t host = sl_view(x->target.host, strlen(x->target.host));
     if (u) {
         if (u->has_query)
-            add_query(fr, u->query);
+            sl_history_form_fields(u->query.p, u->query.n, query_field, fr);
         add_path(fr, u->path, host);
     }
     if (!x->target.is_literal)

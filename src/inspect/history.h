@@ -37,7 +37,8 @@ typedef struct sl_history_limits {
     uint64_t window_ms;    /* fragments older than this are forgotten [60000] */
     size_t max_bytes;      /* fragment bytes kept per identity [4096] */
     size_t max_entries;    /* fragments kept per identity [64] */
-    size_t max_identities; /* identities tracked; least recently used evicted [4096] */
+    size_t max_identities; /* identities tracked, split evenly over 16 shards; the least
+                              recently used of a full shard is evicted [4096] */
     size_t max_fragment;   /* bytes kept of one fragment (its tail; its head is scanned) [256] */
 } sl_history_limits_t;
 

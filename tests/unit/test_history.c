@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "inspect/history.h"
 #include "inspect/inspect.h"
@@ -217,6 +218,41 @@ static void benign_repetition_is_quiet(void **state)
     sl_history_free(h);
 }
 
+/* Workers share the store: hammer it from several threads (ASan/UBSan
+ * builds catch races that corrupt it), then check it still finds a split. */
+static sl_history_t *shared;
+
+static void *hammer(void *arg)
+{
+    unsigned t = (unsigned)(uintptr_t)arg;
+    sl_findings_t f = {0};
+    char who[16], v[32];
+    for (unsigned i = 0; i < 3000; i++) {
+        snprintf(who, sizeof who, "agent-%u", (i + t) % 5);
+        snprintf(v, sizeof v, "v%u.%u", t, i * 7919u);
+        sl_history_limits_t lim = {.max_identities = 16, .max_entries = 8};
+        send1(shared, &lim, who, i % 2 ? "q:a" : "h:b", v, strlen(v), 1000 + i, &f, NULL);
+    }
+    sl_findings_free(&f);
+    return NULL;
+}
+
+static void threads_share_the_store(void **state)
+{
+    (void)state;
+    shared = sl_history_new();
+    pthread_t th[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, (void *)i), 0);
+    for (size_t i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    size_t ids, bytes;
+    sl_history_stats(shared, &ids, &bytes);
+    assert_true(ids <= 5);
+    assert_int_equal(send_split(shared, &LIM, "agent-1", "q:z", GHP, 8, 5000, 1, NULL, NULL), 4);
+    sl_history_free(shared);
+}
+
 typedef struct fields {
     char text[512];
     size_t n;
@@ -262,6 +298,7 @@ int main(void)
         cmocka_unit_test(bounds_hold),
         cmocka_unit_test(benign_repetition_is_quiet),
         cmocka_unit_test(body_fields),
+        cmocka_unit_test(threads_share_the_store),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

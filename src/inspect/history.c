@@ -318,7 +318,9 @@ int sl_history_check(sl_history_t *h, const sl_history_limits_t *lim, sl_view_t 
         rc = -1;
         goto done;
     }
-    while (id->head && (now_ms < id->head->t_ms || now_ms - id->head->t_ms > window))
+    /* A fragment stamped a moment after `now` (another worker took its time
+     * later but the lock first) is fresh, not expired. */
+    while (id->head && now_ms > id->head->t_ms && now_ms - id->head->t_ms > window)
         drop_oldest(s, id);
 
     for (size_t i = 0; i < n; i++) {
@@ -332,8 +334,11 @@ int sl_history_check(sl_history_t *h, const sl_history_limits_t *lim, sl_view_t 
             continue;
         size_t n_starts;
         const frag_t *last = gather(id, chan, &hist, starts, &n_starts, 128);
-        if (last && last->n == cur.n && memcmp(last->p, cur.p, cur.n) == 0)
-            continue; /* the same value again: nothing new went out */
+        /* The same value again (compared by the tail that was kept): nothing
+         * new went out. */
+        size_t tail = cur.n < max_fragment ? cur.n : max_fragment;
+        if (last && last->n == tail && memcmp(last->p, cur.p + cur.n - tail, tail) == 0)
+            continue;
         record_it[i] = true;
         if (last == NULL || counters(last->p, last->n, cur.p, cur.n))
             continue;

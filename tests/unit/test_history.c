@@ -214,6 +214,13 @@ static void benign_repetition_is_quiet(void **state)
     size_t bytes;
     sl_history_stats(h, NULL, &bytes);
     assert_int_equal(bytes, strlen(v));
+    /* Also a long one (only its tail is kept). */
+    char big[1000];
+    memset(big, 'c', sizeof big);
+    for (int i = 0; i < 20; i++)
+        send1(h, &LIM, "a", "h:cookie2", big, sizeof big, 1000 + (uint64_t)i, &f, NULL);
+    sl_history_stats(h, NULL, &bytes);
+    assert_int_equal(bytes, strlen(v) + 256);
     sl_findings_free(&f);
     sl_history_free(h);
 }

@@ -135,9 +135,9 @@ def start_sluice(binary, tmp, cpu, upstream_port, audit="file", extra=""):
 # wrk
 
 
-def run_wrk(tmp, port, target, host, duration, conns, threads, cpu, tag):
+def run_wrk(tmp, port, target, host, duration, conns, threads, cpu, tag, script=None):
     """One wrk run against 127.0.0.1:port. target None = direct (host is
-    then the path)."""
+    then the path). `script` replaces wrk.lua (same arguments and output)."""
     logp = os.path.join(tmp, f"wrk-{tag}.log")
     if os.path.exists(logp):
         os.unlink(logp)
@@ -150,7 +150,7 @@ def run_wrk(tmp, port, target, host, duration, conns, threads, cpu, tag):
         "5s",
         "--latency",
         "-s",
-        os.path.join(lib.HERE, "wrk.lua"),
+        script or os.path.join(lib.HERE, "wrk.lua"),
     ]
     if target is None:
         argv.append(f"http://127.0.0.1:{port}{host}")  # host = path when direct
@@ -173,8 +173,9 @@ def run_wrk(tmp, port, target, host, duration, conns, threads, cpu, tag):
         raise BenchError(f"wrk {tag}: {e}: {out[-500:]}")
 
 
-def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
-    """Warm up, then a measured wrk run with the proxy's CPU time around it."""
+def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True, script=None):
+    """Warm up, then a measured wrk run with the proxy's CPU time around it.
+    `script`: another wrk script than wrk.lua (see run_wrk)."""
     path = f"/{size}.bin"
     if name == "direct":
         target, host = None, path
@@ -182,12 +183,12 @@ def measure(name, proc, port, nginx_port, size, a, tmp, keepalive=True):
         target, host = f"http://127.0.0.1:{nginx_port}{path}", f"127.0.0.1:{nginx_port}"
     if a.warmup > 0:
         run_wrk(tmp, port, target, host, a.warmup, a.connections, a.threads, CLIENT_CPU,
-                f"{name}-{size}-warm")
+                f"{name}-{size}-warm", script)
     cpu0 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin0 = lib.cpu_ticks(PROXY_CPU)
     run0, wait0 = lib.group_schedstat_seconds(proc.pid) if proc else (0.0, 0.0)
     res = run_wrk(tmp, port, target, host, a.duration, a.connections, a.threads,
-                  CLIENT_CPU, f"{name}-{size}")
+                  CLIENT_CPU, f"{name}-{size}", script)
     cpu1 = lib.group_cpu_seconds(proc.pid) if proc else 0.0
     pin1 = lib.cpu_ticks(PROXY_CPU)
     run1, wait1 = lib.group_schedstat_seconds(proc.pid) if proc else (0.0, 0.0)

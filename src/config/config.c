@@ -911,6 +911,37 @@ static const sl_cfg_list_t suppress_list = {
 };
 /* Index = SL_UNDECODABLE_*. */
 static const char *const undecodable_choices[] = {"refuse", "pass", NULL};
+static const sl_cfg_field_t history_fields[] = {
+    {.key = "enabled",
+     .type = &sl_cfg_type_bool,
+     SL_CFG_AT(sl_config_t, inspect.history.enabled),
+     .example = "enabled: true"},
+    {.key = "window",
+     .type = &sl_cfg_type_duration,
+     SL_CFG_AT(sl_config_t, inspect.history.window),
+     .min = 1000,
+     .max = HOUR,
+     .example = "window: 60s"},
+    {.key = "max_bytes",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, inspect.history.max_bytes),
+     .min = 256,
+     .max = 1 * MIB,
+     .example = "max_bytes: 4KiB"},
+    {.key = "max_entries",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, inspect.history.max_entries),
+     .min = 2,
+     .max = 4096,
+     .example = "max_entries: 64"},
+    {.key = "max_identities",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, inspect.history.max_identities),
+     .min = 16,
+     .max = 1000000,
+     .example = "max_identities: 4096"},
+};
+static const sl_cfg_table_t history_table = TABLE("history", history_fields);
 
 static const sl_cfg_field_t inspect_fields[] = {
     {.key = "enabled",
@@ -962,6 +993,10 @@ static const sl_cfg_field_t inspect_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, inspect.undecodable_pass, inspect.n_undecodable_pass),
      .sub = &hostglob_list,
      .example = "undecodable_pass: [\"downloads.example.com\"]"},
+    {.key = "history",
+     .type = &sl_cfg_type_map,
+     .sub = &history_table,
+     .example = "history: { window: 60s, max_bytes: 4KiB }"},
 };
 static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
 

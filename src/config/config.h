@@ -184,6 +184,13 @@ typedef struct sl_config {
         int undecodable;       /* SL_UNDECODABLE_*: a body that cannot be decoded */
         char **undecodable_pass; /* host globs whose undecodable bodies pass unscanned */
         size_t n_undecodable_pass;
+        struct {
+            bool enabled;          /* join fragments across requests (default true) */
+            uint64_t window;       /* ms a fragment is remembered (default 60 s) */
+            uint64_t max_bytes;    /* fragment bytes kept per identity (default 4 KiB) */
+            uint64_t max_entries;  /* fragments kept per identity (default 64) */
+            uint64_t max_identities; /* identities tracked, LRU (default 4096) */
+        } history;                 /* secrets split across requests (docs/inspection.md) */
     } inspect;
 
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */

@@ -24,6 +24,7 @@
 #include "policy/hostglob.h"
 #include "inspect/inspect.h"
 #include "policy/suppress.h"
+#include "proxy/history.h"
 #include "proxy/internal.h"
 
 #define HOLD 1024
@@ -250,6 +251,12 @@ bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_head
         sl_inspect_scan_values(rs, SL_SURF_HEADER, vals, nv, &f);
         blocked = decide(x, &f, "request headers", v);
     }
+    if (!blocked) {
+        char where[96];
+        sl_findings_reset(&f);
+        if (sl_history_request(c, u, fwd, n_fwd, &f, where, sizeof where) != 0)
+            blocked = decide(x, &f, where, v);
+    }
     sl_findings_free(&f);
     return blocked;
 }
@@ -290,6 +297,16 @@ int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, 
     bool hold_all = false;
     if (sl_rpcgate_request_body(c, x->idecoder ? &x->rpcplain : &x->ihold, done, &hold_all, v) != 0)
         return -1;
+    if (done && !x->idecoder && x->ihold.n < HOLD) {
+        /* Nothing released yet: the whole small body may be a split-secret piece. */
+        char where[96];
+        sl_findings_reset(&f);
+        blocked = sl_history_body(c, x->ihold.p, x->ihold.n, &f, where, sizeof where) != 0 &&
+                  decide(x, &f, where, v);
+        sl_findings_free(&f);
+        if (blocked)
+            return -1;
+    }
     /* Bytes the decoder has not yet turned into scanned text stay too. */
     size_t keep = HOLD + (x->idecoder ? (size_t)sl_decoder_pending(x->idecoder) : 0);
     size_t release = done ? x->ihold.n : hold_all ? 0 : (x->ihold.n > keep ? x->ihold.n - keep : 0);

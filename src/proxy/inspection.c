@@ -19,18 +19,25 @@
 
 #define HOLD 1024
 
+void sl_inspect_note(sl_exchange_t *x, const sl_finding_t *fd)
+{
+    size_t used = strlen(x->findings);
+    if (used + strlen(fd->rule_id) + 2 < sizeof x->findings && !strstr(x->findings, fd->rule_id))
+        snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "",
+                 fd->rule_id);
+}
+
 /* Turn findings into a decision: the first blocking one refuses; warn
- * findings are noted for the audit event. Returns true when refused. */
+ * findings are noted for the audit event. Redact is not applied to what
+ * leaves (a half-redacted credential is still a leak): it blocks there.
+ * Returns true when refused. */
 static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface, sl_verdict_t *v)
 {
     for (size_t i = 0; i < f->n; i++) {
         const sl_finding_t *fd = &f->v[i];
-        size_t used = strlen(x->findings);
-        if (used + strlen(fd->rule_id) + 2 < sizeof x->findings &&
-            !strstr(x->findings, fd->rule_id))
-            snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "",
-                     fd->rule_id);
-        if (fd->action != SL_ACT_BLOCK && fd->category != SL_CAT_LIMIT)
+        sl_inspect_note(x, fd);
+        if (fd->action != SL_ACT_BLOCK && fd->action != SL_ACT_REDACT &&
+            fd->category != SL_CAT_LIMIT)
             continue;
         v->blocked = true;
         v->rule = fd->rule_id;
@@ -169,10 +176,13 @@ bool sl_inspect_binary_type(sl_view_t ct)
     return false;
 }
 
-int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_verdict_t *v)
+int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_buf_t *out,
+                             sl_verdict_t *v)
 {
     sl_client_t *c = up->c;
     const sl_ruleset_t *rs = c->w->server->rules;
+    if (up->sse)
+        return sl_sse_response(up, p, n, done, out, v);
     if (rs == NULL || !c->x.policy->cfg->inspect.responses || up->binary_body)
         return 0;
     if (up->istream == NULL && n > 0 && looks_binary(p, n)) {
@@ -188,13 +198,14 @@ int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool do
         sl_inspect_stream_close(up->istream, &f);
         up->istream = NULL;
     }
-    bool blocked = decide(&c->x, &f, "response", v);
+    int r = sl_respfilter_plain(up, &f, p, n, done, out, v);
     sl_findings_free(&f);
-    return blocked ? -1 : 0;
+    return r;
 }
 
 void sl_inspect_response_done(sl_upstream_t *up)
 {
+    sl_respfilter_free(up);
     if (up->istream)
         sl_inspect_stream_close(up->istream, NULL);
     up->istream = NULL;

@@ -40,8 +40,9 @@ void sl_respfilter_free(sl_upstream_t *up)
     sl_findings_free(&rf->spans);
     if (rf->split_open)
         sl_sse_free(&rf->split);
-    if (rf->st)
-        sl_inspect_stream_close(rf->st, NULL);
+    for (int i = 0; i < 2; i++)
+        if (rf->st[i])
+            sl_inspect_stream_close(rf->st[i], NULL);
     free(rf);
     up->rf = NULL;
 }

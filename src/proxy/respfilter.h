@@ -20,12 +20,13 @@ typedef struct sl_respfilter {
     sl_buf_t hold;       /* whole mode: bytes scanned and not yet delivered */
     sl_findings_t spans; /* whole mode: redact findings waiting for the end */
     /* text/event-stream */
-    sl_sse_t split;           /* event splitter */
-    bool split_open;          /* `split` initialised */
-    sl_inspect_stream_t *st;  /* scanner across events (data texts back to back), or NULL */
-    uint64_t st_off;          /* data bytes fed to `st` */
-    uint64_t events_out;      /* events delivered */
-    uint64_t events_redacted; /* events delivered redacted */
+    sl_sse_t split;             /* event splitter */
+    bool split_open;            /* `split` initialised */
+    sl_inspect_stream_t *st[2]; /* scanners across events: data texts back to back (token
+                                   streams), and separated by "\n" (message streams); or NULL */
+    uint64_t st_off[2];         /* bytes fed to each */
+    uint64_t events_out;        /* events delivered */
+    uint64_t events_redacted;   /* events delivered redacted */
 } sl_respfilter_t;
 
 #endif

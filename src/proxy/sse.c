@@ -42,36 +42,46 @@ static void deliver(sl_upstream_t *up, sl_view_t ev, sl_buf_t *out)
         sl_buf_append(out, ev.p, ev.n);
 }
 
-/* Decide on one event's findings: `one` from the event's own scan (offsets
- * into its data), `across` from the stream scanner (absolute, the event's
- * data starts at `base`). Redact spans go to `spans` (data offsets). */
-static ev_verdict_t judge(sl_exchange_t *x, const sl_findings_t *one, const sl_findings_t *across,
-                          uint64_t base, size_t dn, sl_findings_t *spans, sl_verdict_t *v)
+/* Findings of one scan with the offset where the event's data begins in
+ * that scan's input. */
+typedef struct scan_part {
+    const sl_findings_t *f;
+    uint64_t base;
+} scan_part_t;
+
+/* Decide on one event's findings: part 0 is the event's own scan, the
+ * others the scanners across events (a finding there that the own scan saw
+ * too is not counted twice). Redact spans go to `spans`, in data offsets;
+ * the part of a span before this event is already out. */
+static ev_verdict_t judge(sl_exchange_t *x, const scan_part_t *parts, size_t np, size_t dn,
+                          sl_findings_t *spans, sl_verdict_t *v)
 {
-    for (size_t i = 0; i < one->n + across->n; i++) {
-        bool own = i < one->n;
-        sl_finding_t fd = own ? one->v[i] : across->v[i - one->n];
-        if (!own) {
+    const sl_findings_t *own = parts[0].f;
+    for (size_t k = 0; k < np; k++) {
+        uint64_t base = parts[k].base;
+        for (size_t i = 0; i < parts[k].f->n; i++) {
+            sl_finding_t fd = parts[k].f->v[i];
             bool dup = false;
-            for (size_t k = 0; k < one->n && !dup; k++)
-                dup = one->v[k].rule_id == fd.rule_id && fd.start >= base;
+            for (size_t j = 0; k > 0 && j < own->n && !dup; j++)
+                dup = own->v[j].rule_id == fd.rule_id && fd.start >= base;
             if (dup)
                 continue;
-            /* Into this event's data offsets; the part before it is already out. */
-            fd.start = fd.start < base ? 0 : fd.start - base;
+            bool across = fd.start < base;
+            fd.start = across ? 0 : fd.start - base;
             fd.end = fd.end < base ? 0 : fd.end - base;
             fd.end = fd.end > dn ? dn : fd.end;
+            sl_inspect_note(x, &fd);
+            sl_action_t act = sl_respfilter_action(x, &fd);
+            if (act == SL_ACT_WARN || act == SL_ACT_OFF)
+                continue;
+            if (act == SL_ACT_REDACT) {
+                *sl_findings_push(spans) = fd;
+                continue;
+            }
+            sl_respfilter_verdict(&fd, across ? "event stream (across events)" : "event stream",
+                                  NULL, v);
+            return EV_BLOCK;
         }
-        sl_inspect_note(x, &fd);
-        sl_action_t act = sl_respfilter_action(x, &fd);
-        if (act == SL_ACT_WARN || act == SL_ACT_OFF)
-            continue;
-        if (act == SL_ACT_REDACT) {
-            *sl_findings_push(spans) = fd;
-            continue;
-        }
-        sl_respfilter_verdict(&fd, own ? "event stream" : "event stream (across events)", NULL, v);
-        return EV_BLOCK;
     }
     return spans->n ? EV_REDACT : EV_PASS;
 }
@@ -88,20 +98,26 @@ static ev_verdict_t one_event(sl_upstream_t *up, const sl_sse_event_t *ev, sl_bu
         deliver(up, ev->raw, out);
         return EV_PASS;
     }
-    sl_findings_t one = {0}, across = {0}, spans = {0};
-    sl_inspect_scan(rs, SL_SURF_RESPONSE, ev->data.p, ev->data.n, &one);
-    if (rf->st == NULL)
-        rf->st = sl_inspect_stream_open(rs, SL_SURF_RESPONSE);
-    uint64_t base = rf->st_off;
-    if (rf->st == NULL) {
-        sl_finding_t *l = sl_findings_push(&across);
-        *l = (sl_finding_t){.rule_id = "inspection-limit", .category = SL_CAT_LIMIT};
-        snprintf(l->excerpt, sizeof l->excerpt, "out of memory");
-    } else {
-        sl_inspect_stream_feed(rf->st, ev->data.p, ev->data.n, &across);
-        rf->st_off += ev->data.n;
+    sl_findings_t f[3] = {{0}}, spans = {0};
+    scan_part_t parts[3] = {{&f[0], 0}, {&f[1], 0}, {&f[2], 0}};
+    sl_inspect_scan(rs, SL_SURF_RESPONSE, ev->data.p, ev->data.n, &f[0]);
+    for (int i = 0; i < 2; i++) {
+        if (rf->st[i] == NULL &&
+            (rf->st[i] = sl_inspect_stream_open(rs, SL_SURF_RESPONSE)) == NULL) {
+            sl_finding_t *l = sl_findings_push(&f[1 + i]);
+            *l = (sl_finding_t){.rule_id = "inspection-limit", .category = SL_CAT_LIMIT};
+            snprintf(l->excerpt, sizeof l->excerpt, "out of memory");
+            continue;
+        }
+        if (i == 1 && rf->st_off[1] > 0) {
+            sl_inspect_stream_feed(rf->st[1], "\n", 1, &f[2]);
+            rf->st_off[1]++;
+        }
+        parts[1 + i].base = rf->st_off[i];
+        sl_inspect_stream_feed(rf->st[i], ev->data.p, ev->data.n, &f[1 + i]);
+        rf->st_off[i] += ev->data.n;
     }
-    ev_verdict_t r = judge(&c->x, &one, &across, base, ev->data.n, &spans, v);
+    ev_verdict_t r = judge(&c->x, parts, 3, ev->data.n, &spans, v);
     if (r == EV_PASS) {
         deliver(up, ev->raw, out);
     } else if (r == EV_REDACT) {
@@ -123,8 +139,8 @@ static ev_verdict_t one_event(sl_upstream_t *up, const sl_sse_event_t *ev, sl_bu
         sl_buf_free(&data);
         sl_buf_free(&rebuilt);
     }
-    sl_findings_free(&one);
-    sl_findings_free(&across);
+    for (int i = 0; i < 3; i++)
+        sl_findings_free(&f[i]);
     sl_findings_free(&spans);
     return r;
 }
@@ -178,12 +194,14 @@ int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_bu
         if (last)
             break;
     }
-    if (done && rf->st) {
+    if (done) {
         /* End-anchored matches report at close: the events are out by now,
          * so anything but warn ends the stream with the refusal event. */
         sl_findings_t f = {0};
-        sl_inspect_stream_close(rf->st, &f);
-        rf->st = NULL;
+        for (int i = 0; i < 2; i++) {
+            sl_inspect_stream_close(rf->st[i], rf->st[i] ? &f : NULL);
+            rf->st[i] = NULL;
+        }
         bool stop = false;
         for (size_t i = 0; i < f.n && !stop; i++) {
             sl_inspect_note(&c->x, &f.v[i]);

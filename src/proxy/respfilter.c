@@ -37,10 +37,12 @@ void sl_respfilter_free(sl_upstream_t *up)
     if (rf == NULL)
         return;
     sl_buf_free(&rf->hold);
+    sl_buf_free(&rf->tail[0]);
+    sl_buf_free(&rf->tail[1]);
     sl_findings_free(&rf->spans);
     if (rf->split_open)
         sl_sse_free(&rf->split);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (rf->st[i])
             sl_inspect_stream_close(rf->st[i], NULL);
     free(rf);

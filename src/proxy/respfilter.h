@@ -22,9 +22,11 @@ typedef struct sl_respfilter {
     /* text/event-stream */
     sl_sse_t split;             /* event splitter */
     bool split_open;            /* `split` initialised */
-    sl_inspect_stream_t *st[2]; /* scanners across events: data texts back to back (token
-                                   streams), and separated by "\n" (message streams); or NULL */
-    uint64_t st_off[2];         /* bytes fed to each */
+    sl_inspect_stream_t *st[3]; /* scanners across events, or NULL: data texts back to back
+                                   (token streams), separated by "\n" (message streams), and
+                                   the text values of JSON events back to back (LLM deltas) */
+    uint64_t st_off[3];         /* bytes fed to each */
+    sl_buf_t tail[2];           /* last bytes of the data back to back, of the JSON text values */
     uint64_t events_out;        /* events delivered */
     uint64_t events_redacted;   /* events delivered redacted */
 } sl_respfilter_t;

@@ -165,10 +165,14 @@ static void put_data(sl_view_t data, sl_buf_t *out)
     }
 }
 
-void sl_sse_rebuild(sl_view_t raw, sl_view_t data, sl_buf_t *out)
+void sl_sse_rebuild(sl_view_t raw, sl_view_t data, bool first, sl_buf_t *out)
 {
     bool placed = false;
     size_t i = 0;
+    if (first && raw.n >= 3 && memcmp(raw.p, BOM, 3) == 0) {
+        sl_buf_append(out, BOM, 3);
+        i = 3;
+    }
     while (i < raw.n) {
         size_t eol, ln = line_at(raw.p + i, raw.n - i, &eol);
         const char *l = raw.p + i;

@@ -69,7 +69,8 @@ bool sl_sse_content_type(sl_view_t ct);
  * replaced at the place of the first one by one "data: " line per line of
  * `data`, each ended with "\n". `raw` must be one event as returned by
  * sl_sse_next (a raw without data lines gets the data lines before its
- * blank line). */
-void sl_sse_rebuild(sl_view_t raw, sl_view_t data, sl_buf_t *out);
+ * blank line); `first` says it is the stream's first event (which may start
+ * with a byte order mark). */
+void sl_sse_rebuild(sl_view_t raw, sl_view_t data, bool first, sl_buf_t *out);
 
 #endif

@@ -246,7 +246,7 @@ static ev_verdict_t one_event(sl_upstream_t *up, const sl_sse_event_t *ev, sl_bu
             sl_buf_appendf(&data, "\"[sluice:redacted:%s]\"", rule);
         }
         json_decref(red);
-        sl_sse_rebuild(ev->raw, sl_view(data.p, data.n), &rebuilt);
+        sl_sse_rebuild(ev->raw, sl_view(data.p, data.n), rf->events_out == 0, &rebuilt);
         deliver(up, sl_view(rebuilt.p, rebuilt.n), out);
         rf->events_redacted++;
         if (c->x.rule == NULL) {

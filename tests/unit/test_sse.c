@@ -154,7 +154,7 @@ static void test_rebuild(void **state)
     (void)state;
     sl_buf_t out = {0};
     const char *raw = "event: m\r\ndata: secret one\r\nid: 3\r\ndata: two\r\n\r\n";
-    sl_sse_rebuild(sl_view(raw, strlen(raw)), sl_view("[r]\ntwo", 7), &out);
+    sl_sse_rebuild(sl_view(raw, strlen(raw)), sl_view("[r]\ntwo", 7), false, &out);
     assert_string_equal(sl_buf_cstr(&out), "event: m\r\ndata: [r]\ndata: two\nid: 3\r\n\r\n");
     /* The rebuilt event parses back to the new data. */
     sl_sse_t s;
@@ -166,7 +166,7 @@ static void test_rebuild(void **state)
     sl_sse_free(&s);
     sl_buf_reset(&out);
     raw = "event: m\n\n";
-    sl_sse_rebuild(sl_view(raw, strlen(raw)), sl_view("new", 3), &out);
+    sl_sse_rebuild(sl_view(raw, strlen(raw)), sl_view("new", 3), false, &out);
     assert_string_equal(sl_buf_cstr(&out), "event: m\ndata: new\n\n");
     sl_buf_free(&out);
 }

@@ -9,6 +9,8 @@ audited (warn); plain bodies are redacted/warned as well."""
 
 import json
 import socket
+import ssl
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +39,8 @@ class ScriptUpstream:
     bytes (sent as one chunk when chunked), a float (sleep) or a threading.Event
     (wait for the test, at most 5 s). sent[path] records (time, bytes) sends."""
 
-    def __init__(self):
+    def __init__(self, tls_ctx=None):
+        self.tls_ctx = tls_ctx
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -62,6 +65,9 @@ class ScriptUpstream:
 
     def _serve(self, conn):
         try:
+            if self.tls_ctx:
+                conn.settimeout(10)
+                conn = self.tls_ctx.wrap_socket(conn, server_side=True)
             buf = b""
             while b"\r\n\r\n" not in buf:
                 d = conn.recv(65536)
@@ -107,10 +113,13 @@ class Client:
     """A raw HTTP/1.1 client through the proxy that hands out body bytes as
     they arrive (chunked decoded)."""
 
-    def __init__(self, proxy, path):
-        self.s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
-        self.s.sendall(("GET http://upstream.test%s HTTP/1.1\r\nHost: upstream.test\r\n\r\n"
-                        % path).encode())
+    def __init__(self, proxy, path, sock=None):
+        if sock is None:
+            self.s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+            target = "http://upstream.test" + path
+        else:
+            self.s, target = sock, path  # inside a tunnel: origin form
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: upstream.test\r\n\r\n" % target).encode())
         self.raw = b""
         while b"\r\n\r\n" not in self.raw:
             d = self.s.recv(65536)
@@ -438,3 +447,37 @@ def test_plain_body_block_still_refused(sluice_factory, sse_up):
     proxy = start(sluice_factory, sse_up)
     r = proxy.get("http://upstream.test/b")
     assert r.status_code == 403 and r.headers["X-Sluice-Blocked"] == RULE
+
+
+# ---- inside an intercepted TLS tunnel ---------------------------------------
+
+def test_sse_inside_intercepted_tls(sluice_factory, tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "integration" / "tls"))
+    import tlshelpers as th
+    ca, ca_key = th.make_ca(str(tmp_path), "up-ca", "sse test upstream CA")
+    cert, key = th.make_leaf(str(tmp_path), "up", ["upstream.test"], ca, ca_key)
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(cert, key)
+    up = ScriptUpstream(sctx)
+    try:
+        gate = threading.Event()
+        up.add("/s", [ev("first"), gate, ev(INJECTION), ev("never")])
+        ca_out = tmp_path / "sluice-ca.pem"
+        proxy = sluice_factory({
+            "tls": {"intercept": True, "ca_out": str(ca_out)},
+            "routes": [{"host": "upstream.test", "to": up.addr, "ca_file": ca}],
+        }, up=up)
+        raw, status, _ = th.connect_tunnel(proxy.port, "upstream.test", 443)
+        assert " 200" in status
+        cctx = ssl.create_default_context(cafile=str(ca_out))
+        tls = cctx.wrap_socket(raw, server_hostname="upstream.test")
+        c = Client(proxy, "/s", sock=tls)
+        assert c.status == 200
+        assert c.read_until(b"first\n\n", timeout=3) == ev("first")
+        assert len(up.sent["/s"]) == 1  # delivered before event 2 was sent
+        gate.set()
+        rest = c.read_all()
+        assert rest.startswith(b"event: sluice-blocked\n") and INJECTION.encode() not in rest
+        c.close()
+    finally:
+        up.close()

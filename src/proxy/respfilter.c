@@ -135,7 +135,11 @@ static int by_start(const void *a, const void *b)
 void sl_respfilter_redact(const char *p, size_t n, uint64_t base, const sl_findings_t *spans,
                           sl_buf_t *out)
 {
-    sl_finding_t *v = malloc((spans->n ? spans->n : 1) * sizeof *v);
+    if (spans->n == 0) {
+        sl_buf_append(out, p, n);
+        return;
+    }
+    sl_finding_t *v = malloc(spans->n * sizeof *v);
     if (v == NULL)
         abort();
     memcpy(v, spans->v, spans->n * sizeof *v);

@@ -3,10 +3,10 @@
  * complete and scanned; nothing waits for the next read.
  *
  * Each event's data text (its data lines joined) is scanned on its own, and
- * the data texts are also fed back to back to one stream scanner, so an
- * injection split over several events is found when its last piece
- * arrives. Actions (src/proxy/respfilter.c): block ends the stream with a
- * final `sluice-blocked` event (or a 403 when nothing was sent yet); redact
+ * also across events (stream scanners over the joined texts, plus a block
+ * scan of the last TAIL bytes with the new event), so an injection split
+ * over several events is found when its last piece arrives. Actions (src/proxy/respfilter.c): block
+ * ends the stream with a final `sluice-blocked` event (or a 403 when nothing was sent yet); redact
  * replaces the span in the event's data (the whole data when the event's
  * JSON would no longer parse); warn delivers. Echo redaction of secret
  * values runs per event too, so it never holds an event back. */
@@ -315,8 +315,10 @@ int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_bu
             break;
     }
     if (done) {
-        /* End-anchored matches report at close: the events are out by now,
-         * so anything but warn ends the stream with the refusal event. */
+        /* Matches that needed the end of the data report at close. Short
+         * ones were judged already (each event's own and tail scans end at
+         * the event's end); a longer one finds the events out, so anything
+         * but warn ends the stream with the refusal event. */
         sl_findings_t f = {0};
         for (int i = 0; i < 3; i++) {
             sl_inspect_stream_close(rf->st[i], rf->st[i] ? &f : NULL);
@@ -324,6 +326,8 @@ int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_bu
         }
         bool stop = false;
         for (size_t i = 0; i < f.n && !stop; i++) {
+            if (f.v[i].category != SL_CAT_LIMIT && f.v[i].end - f.v[i].start <= TAIL)
+                continue;
             sl_inspect_note(&c->x, &f.v[i]);
             sl_action_t act = sl_respfilter_action(&c->x, &f.v[i]);
             if (act == SL_ACT_BLOCK || act == SL_ACT_REDACT) {

@@ -364,6 +364,20 @@ def test_redact_replaces_the_span_and_delivers_the_rest(sluice_factory, sse_up):
     assert a["verdict"] == "allow" and a["rule"] == RULE and RULE in a["findings"]
 
 
+def test_redacted_last_event_ends_the_stream_normally(sluice_factory, sse_up):
+    # The match ends exactly at the stream's end (a stream scanner settles its
+    # trailing word boundary only at close): redacted once, not also blocked.
+    phrase = INJECTION[:INJECTION.index("instructions") + len("instructions")]
+    sse_up.add("/end", [ev("a "), ev(phrase)])
+    proxy = start(sluice_factory, sse_up, {"redact": [RULE]})
+    c = Client(proxy, "/end")
+    body = c.read_all()
+    assert body == ev("a ") + ev(MARKER)
+    c.close()
+    a = proxy.audit(1)[0]
+    assert a["verdict"] == "allow" and a["rule"] == RULE
+
+
 def test_response_action_redact_applies_to_blocking_rules(sluice_factory, sse_up):
     sse_up.add("/ra", [ev(INJECTION), ev("ok")])
     proxy = start(sluice_factory, sse_up, {"response_action": "redact"})

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "policy/policy.h"
 
 static const char check_usage[] =
     "Usage: sluice check -c FILE\n"
@@ -55,6 +56,13 @@ int sl_cmd_check(int argc, char **argv)
     if (cfg == NULL) {
         fputs(sl_buf_cstr(&err), stderr);
         sl_buf_free(&err);
+        return 1;
+    }
+    /* The CA files too, with the checks `sluice run` applies (key mode). */
+    if (sl_policy_check_cas(cfg, &err) != 0) {
+        fputs(sl_buf_cstr(&err), stderr);
+        sl_buf_free(&err);
+        sl_config_free(cfg);
         return 1;
     }
     sl_buf_t summary = {0};

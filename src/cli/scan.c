@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "inspect/inspect.h"
+#include "inspect/jsonwalk.h"
 
 static const char scan_usage[] =
     "Usage: sluice scan [options] [FILE...]\n"
@@ -149,60 +150,6 @@ static void scan_values(const sl_ruleset_t *rs, sl_surface_t s, const sl_view_t 
     sl_findings_free(&tmp);
 }
 
-typedef struct strlist {
-    sl_view_t *v;
-    char **name;
-    size_t n, cap;
-} strlist_t;
-
-static void strlist_add(strlist_t *l, const char *p, size_t n, const char *name)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        l->name = realloc(l->name, l->cap * sizeof *l->name);
-        if (!l->v || !l->name)
-            abort();
-    }
-    l->v[l->n] = sl_view(p, n);
-    l->name[l->n++] = strdup(name);
-}
-
-static void strlist_free(strlist_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->name[i]);
-    free(l->v);
-    free(l->name);
-}
-
-/* Every string in a JSON value (object keys included: parameter names can
- * carry instructions too), with a path naming where it was. */
-static void collect_strings(json_t *j, const char *path, strlist_t *out)
-{
-    char sub[512];
-    if (json_is_string(j)) {
-        strlist_add(out, json_string_value(j), json_string_length(j), path);
-    } else if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v)
-        {
-            snprintf(sub, sizeof sub, "%s.%s", path, k);
-            strlist_add(out, k, strlen(k), sub);
-            collect_strings(v, sub, out);
-        }
-    } else if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            collect_strings(v, sub, out);
-        }
-    }
-}
-
 /* Returns 1 if `in` was an envelope (scanned into r), 0 if not, -1 if broken. */
 static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r,
                          const char **surface)
@@ -221,7 +168,7 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
     }
     const char *type = json_string_value(json_object_get(j, "type"));
     int rc = 1;
-    strlist_t l = {0};
+    sl_strlist_t l = {0};
     if (!type) {
         rc = 0;
     } else if (strcmp(type, "url") == 0) {
@@ -244,7 +191,7 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
                 if (eq) {
                     char name[256];
                     snprintf(name, sizeof name, "url.query.%.*s", (int)(eq - p), p);
-                    strlist_add(&l, eq + 1, (size_t)(e - eq - 1), name);
+                    sl_strlist_add(&l, eq + 1, (size_t)(e - eq - 1), name);
                 }
                 p = e + 1;
             }
@@ -265,7 +212,7 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
                     goto bad;
                 char name[256];
                 snprintf(name, sizeof name, "headers.%s", k);
-                strlist_add(&l, json_string_value(v), json_string_length(v), name);
+                sl_strlist_add(&l, json_string_value(v), json_string_length(v), name);
             }
         } else if (json_is_array(h)) {
             size_t x;
@@ -277,7 +224,7 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
                     goto bad;
                 char name[256];
                 snprintf(name, sizeof name, "headers.%s", json_string_value(k));
-                strlist_add(&l, json_string_value(v), json_string_length(v), name);
+                sl_strlist_add(&l, json_string_value(v), json_string_length(v), name);
             }
         } else {
             goto bad;
@@ -296,26 +243,26 @@ static int scan_envelope(const sl_ruleset_t *rs, const sl_buf_t *in, result_t *r
         if (!a)
             goto bad;
         *surface = "tool_call";
-        collect_strings(a, "arguments", &l);
+        sl_json_collect_strings(a, "arguments", &l, &l);
         scan_values(rs, SL_SURF_TOOL_CALL, l.v, l.name, l.n, r);
     } else if (strcmp(type, "tool_list") == 0) {
         json_t *t = json_object_get(j, "tools");
         if (!json_is_array(t))
             goto bad;
         *surface = "tool_list";
-        collect_strings(t, "tools", &l);
+        sl_json_collect_strings(t, "tools", &l, &l);
         for (size_t k = 0; k < l.n; k++)
             scan_one(rs, SL_SURF_TOOL_LIST, l.v[k].p, l.v[k].n, l.name[k], r);
     } else {
         rc = 0; /* a JSON document with some other "type": plain text */
     }
-    strlist_free(&l);
+    sl_strlist_free(&l);
     json_decref(j);
     return rc;
 bad:
     fprintf(stderr, "sluice scan: envelope of type '%s' is missing its fields (see --help)\n",
             type);
-    strlist_free(&l);
+    sl_strlist_free(&l);
     json_decref(j);
     return -1;
 }

@@ -351,6 +351,28 @@ static const sl_cfg_field_t rate_fields[] = {
 static const sl_cfg_table_t rate_table = {"rate_limit", rate_fields,
                                           sizeof rate_fields / sizeof *rate_fields};
 
+static const char *const mcp_shadow_modes[] = {"auto", "block", "warn", "off", NULL};
+
+static const sl_cfg_field_t mcp_fields[] = {
+    {.key = "servers",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_policy_cfg_t, mcp.servers, mcp.n_servers),
+     .sub = &hostglob_list,
+     .example = "servers: [\"mcp.example.com\"]"},
+    {.key = "shadow",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_policy_cfg_t, mcp.shadow),
+     .sub = mcp_shadow_modes,
+     .example = "shadow: block"},
+    {.key = "max_body",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_policy_cfg_t, mcp.max_body),
+     .min = 1 * KIB,
+     .max = 64 * MIB,
+     .example = "max_body: 1MiB"},
+};
+static const sl_cfg_table_t mcp_table = {"mcp", mcp_fields, sizeof mcp_fields / sizeof *mcp_fields};
+
 /* The keys of a policy, shared by `policy:` and each entry of `policies:`
  * (offsets are from sl_policy_cfg_t). */
 #define POLICY_FIELDS                                                                              \
@@ -377,9 +399,13 @@ static const sl_cfg_table_t rate_table = {"rate_limit", rate_fields,
          .type = &sl_cfg_type_map,                                                                 \
          .sub = &approval_table,                                                                   \
          .example = "approval: { hosts: [api.github.com] }"},                                      \
+        {.key = "rate_limit",                                                                      \
+         .type = &sl_cfg_type_map,                                                                 \
+         .sub = &rate_table,                                                                       \
+         .example = "rate_limit: { requests: 600, window: 60s }"},                                 \
     {                                                                                              \
-        .key = "rate_limit", .type = &sl_cfg_type_map, .sub = &rate_table,                         \
-        .example = "rate_limit: { requests: 600, window: 60s }"                                    \
+        .key = "mcp", .type = &sl_cfg_type_map, .sub = &mcp_table,                                 \
+        .example = "mcp: { servers: [\"mcp.example.com\"], shadow: block }"                       \
     }
 
 static const sl_cfg_field_t policy_fields[] = {POLICY_FIELDS};
@@ -461,6 +487,40 @@ static const sl_cfg_field_t proxy_auth_fields[] = {
 static const sl_cfg_table_t proxy_auth_table = {
     "proxy_auth", proxy_auth_fields, sizeof proxy_auth_fields / sizeof *proxy_auth_fields};
 
+static const char *check_identity_ca(sl_view_t v)
+{
+    return sl_view_eq(v, "ephemeral")
+               ? NULL
+               : "the only value is `ephemeral` (for a CA from files give ca_cert and ca_key)";
+}
+
+/* An identity's own interception CA; the cross-key rules are in
+ * check_identity_tls. */
+static const sl_cfg_field_t identity_tls_fields[] = {
+    {.key = "ca",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca),
+     .check = check_identity_ca,
+     .example = "ca: ephemeral"},
+    {.key = "ca_cert",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_cert),
+     .check = check_path,
+     .example = "ca_cert: /etc/sluice/sandbox-7-ca.pem"},
+    {.key = "ca_key",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_key),
+     .check = check_path,
+     .example = "ca_key: /etc/sluice/sandbox-7-ca.key"},
+    {.key = "ca_out",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_identity_cfg_t, tls.ca_out),
+     .check = check_path,
+     .example = "ca_out: /run/sluice/sandbox-7-ca.pem"},
+};
+static const sl_cfg_table_t identity_tls_table = {
+    "tls", identity_tls_fields, sizeof identity_tls_fields / sizeof *identity_tls_fields};
+
 static const sl_cfg_field_t identity_fields[] = {
     {.key = "name",
      .type = &sl_cfg_type_string,
@@ -499,6 +559,10 @@ static const sl_cfg_field_t identity_fields[] = {
      .type = &sl_cfg_type_map,
      .sub = &proxy_auth_table,
      .example = "proxy_auth: { user: sandbox-7, password_env: SANDBOX7_PROXY_PASSWORD }"},
+    {.key = "tls",
+     .type = &sl_cfg_type_map,
+     .sub = &identity_tls_table,
+     .example = "tls: { ca: ephemeral, ca_out: /run/sluice/sandbox-7-ca.pem }"},
 };
 static const sl_cfg_table_t identity_table = {"identity", identity_fields,
                                               sizeof identity_fields / sizeof *identity_fields};
@@ -537,6 +601,12 @@ static const sl_cfg_field_t limits_fields[] = {
      .min = 1,
      .max = 1000000,
      .example = "max_connections: 10000"},
+    {.key = "max_ws_message",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, limits.max_ws_message),
+     .min = 1 * KIB,
+     .max = 64 * MIB,
+     .example = "max_ws_message: 1MiB"},
 };
 
 #define TIMEOUT(name, lo, hi, ex)                                                                  \
@@ -806,6 +876,43 @@ STR_LIST(file_list, elem_file, "a file or directory path");
 
 /* Index = sl_action_t value (block 0, redact 1, warn 2). */
 static const char *const response_actions[] = {"block", "redact", "warn", NULL};
+static const char *check_reason(sl_view_t v)
+{
+    for (size_t i = 0; i < v.n; i++)
+        if (!isspace((unsigned char)v.p[i]))
+            return NULL;
+    return "a suppression needs a reason: say why this finding is a false positive here";
+}
+
+static const sl_cfg_field_t suppress_fields[] = {
+    {.key = "rule",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_suppress_cfg_t, rule),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_rule_id,
+     .example = "rule: us-ssn"},
+    {.key = "hosts",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_suppress_cfg_t, hosts, n_hosts),
+     .sub = &hostglob_list,
+     .example = "hosts: [\"hr.example.com\"]"},
+    {.key = "reason",
+     .type = &sl_cfg_type_string,
+     SL_CFG_AT(sl_suppress_cfg_t, reason),
+     .flags = SL_CFG_REQUIRED,
+     .check = check_reason,
+     .example = "reason: \"employee ids look like SSNs\""},
+};
+static const sl_cfg_table_t suppress_table = TABLE("suppression", suppress_fields);
+
+static const sl_cfg_list_t suppress_list = {
+    .elem_size = sizeof(sl_suppress_cfg_t),
+    .elem_expect = "a mapping with rule:, hosts: and reason:",
+    .map = &suppress_table,
+    .max_items = 10000,
+};
+/* Index = SL_UNDECODABLE_*. */
+static const char *const undecodable_choices[] = {"refuse", "pass", NULL};
 
 static const sl_cfg_field_t inspect_fields[] = {
     {.key = "enabled",
@@ -841,6 +948,32 @@ static const sl_cfg_field_t inspect_fields[] = {
      SL_CFG_AT(sl_config_t, inspect.response_action),
      .sub = response_actions,
      .example = "response_action: redact"},
+    {.key = "suppress",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.suppress, inspect.n_suppress),
+     .sub = &suppress_list,
+     .example = "suppress: [{ rule: us-ssn, hosts: [hr.example.com], reason: \"employee ids\" }]"},
+    {.key = "decode_limit",
+     .type = &sl_cfg_type_size,
+     SL_CFG_AT(sl_config_t, inspect.decode_limit),
+     .min = 64 * KIB,
+     .max = 4096 * MIB,
+     .example = "decode_limit: 64MiB"},
+    {.key = "decode_ratio",
+     .type = &sl_cfg_type_uint,
+     SL_CFG_AT(sl_config_t, inspect.decode_ratio),
+     .max = 1000000,
+     .example = "decode_ratio: 1000"},
+    {.key = "undecodable",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_config_t, inspect.undecodable),
+     .sub = undecodable_choices,
+     .example = "undecodable: refuse"},
+    {.key = "undecodable_pass",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.undecodable_pass, inspect.n_undecodable_pass),
+     .sub = &hostglob_list,
+     .example = "undecodable_pass: [\"downloads.example.com\"]"},
 };
 static const sl_cfg_table_t inspect_table = TABLE("inspect", inspect_fields);
 
@@ -1372,6 +1505,69 @@ static void check_references(sl_cfg_ctx_t *ctx, yaml_node_t *root, sl_config_t *
     }
 }
 
+/* The node of `key` inside the tls: map of `parent`, or the best node
+ * there is to point at. */
+static yaml_node_t *tls_node(sl_cfg_ctx_t *ctx, yaml_node_t *parent, const char *key)
+{
+    yaml_node_t *t = map_get(ctx->doc, parent, "tls");
+    yaml_node_t *k = key ? map_get(ctx->doc, t, key) : NULL;
+    return k ? k : t ? t : parent;
+}
+
+/* The CA keys: ca_cert and ca_key go together; an identity says which CA
+ * it has; no two CAs write their certificate to one file, and no
+ * certificate is written over a CA file. */
+static void check_tls_cas(sl_cfg_ctx_t *ctx, yaml_node_t *root, const sl_config_t *cfg)
+{
+    if ((cfg->tls.ca_cert == NULL) != (cfg->tls.ca_key == NULL))
+        sl_cfg_error(ctx, tls_node(ctx, root, cfg->tls.ca_cert ? "ca_cert" : "ca_key"),
+                     "tls: ca_cert and ca_key go together; give both (from `sluice ca init`) "
+                     "or neither (an ephemeral CA)");
+    yaml_node_t *ids = map_get(ctx->doc, root, "identities");
+    for (size_t i = 0; i < cfg->n_identities; i++) {
+        const sl_identity_cfg_t *id = &cfg->identities[i];
+        yaml_node_t *node = seq_get(ctx->doc, ids, i);
+        bool files = id->tls.ca_cert || id->tls.ca_key;
+        if (id->tls.ca && files)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca"),
+                         "identities[%zu].tls: `ca: ephemeral` and ca_cert/ca_key exclude "
+                         "each other; keep one",
+                         i);
+        else if (files && (id->tls.ca_cert == NULL || id->tls.ca_key == NULL))
+            sl_cfg_error(ctx, tls_node(ctx, node, id->tls.ca_cert ? "ca_cert" : "ca_key"),
+                         "identities[%zu].tls: ca_cert and ca_key go together; give both "
+                         "(from `sluice ca init`)",
+                         i);
+        else if (!files && id->tls.ca == NULL && id->tls.ca_out)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca_out"),
+                         "identities[%zu].tls: ca_out without a CA; add `ca: ephemeral` or "
+                         "ca_cert and ca_key (without tls: the identity uses the instance CA)",
+                         i);
+        else if (id->tls.ca && id->tls.ca_out == NULL)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca"),
+                         "identities[%zu].tls: an ephemeral CA needs ca_out, the file its "
+                         "certificate is written to for the sandbox to trust",
+                         i);
+        const char *out = id->tls.ca_out;
+        if (out == NULL)
+            continue;
+        bool clash = (cfg->tls.ca_out && strcmp(out, cfg->tls.ca_out) == 0) ||
+                     (cfg->tls.ca_cert && strcmp(out, cfg->tls.ca_cert) == 0) ||
+                     (cfg->tls.ca_key && strcmp(out, cfg->tls.ca_key) == 0);
+        for (size_t k = 0; k < cfg->n_identities && !clash; k++) {
+            const sl_identity_cfg_t *o = &cfg->identities[k];
+            clash = (k < i && o->tls.ca_out && strcmp(out, o->tls.ca_out) == 0) ||
+                    (o->tls.ca_key && strcmp(out, o->tls.ca_key) == 0) ||
+                    (k != i && o->tls.ca_cert && strcmp(out, o->tls.ca_cert) == 0);
+        }
+        if (clash)
+            sl_cfg_error(ctx, tls_node(ctx, node, "ca_out"),
+                         "identities[%zu].tls.ca_out: \"%s\" is already the certificate or key "
+                         "file of another CA (or its own key); give each CA its own file",
+                         i, out);
+    }
+}
+
 static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const char *name,
                           sl_buf_t *err)
 {
@@ -1400,6 +1596,8 @@ static unsigned load_into(sl_config_t *cfg, const char *text, size_t n, const ch
         sl_cfg_parse_table(&ctx, root, &root_table, (char *)cfg);
     if (ctx.n_errors == 0)
         check_references(&ctx, root, cfg);
+    if (ctx.n_errors == 0)
+        check_tls_cas(&ctx, root, cfg);
     yaml_document_delete(&doc);
 out_parser:
     yaml_parser_delete(&p);

@@ -63,7 +63,28 @@ typedef struct sl_policy_cfg {
         uint64_t per_host;  /* per identity and destination host per window; 0 = unlimited */
         uint64_t window;    /* ms (default 60 s) */
     } rate_limit;
+    struct {
+        char **servers;   /* host globs of approved MCP servers (docs/inspection.md) */
+        size_t n_servers;
+        int shadow;       /* SL_MCP_SHADOW_*: MCP traffic to any other host */
+        size_t max_body;  /* JSON request bodies buffered whole up to this (0 = 1 MiB) */
+    } mcp;
 } sl_policy_cfg_t;
+
+/* What happens to MCP traffic sent to a host not in mcp.servers. */
+#define SL_MCP_SHADOW_AUTO 0  /* BLOCK when mcp.servers is set, else WARN */
+#define SL_MCP_SHADOW_BLOCK 1 /* refused (rule "mcp-shadow") */
+#define SL_MCP_SHADOW_WARN 2  /* forwarded, "mcp-shadow" noted in the audit event */
+#define SL_MCP_SHADOW_OFF 3   /* not checked */
+
+/* One inspection suppression: findings of `rule` for requests to `hosts`
+ * are neither refused nor warned, only audited as suppressed. */
+typedef struct sl_suppress_cfg {
+    char *rule;    /* rule id (must name a loaded rule: checked when the rules load) */
+    char **hosts;  /* host globs; none = every host */
+    size_t n_hosts;
+    char *reason;  /* why (mandatory, non-empty): for the reader of the config */
+} sl_suppress_cfg_t;
 
 /* Who a request belongs to, and how that is recognised. Every condition
  * given must hold; identities are tried in order, the first match wins. */
@@ -80,6 +101,12 @@ typedef struct sl_identity_cfg {
     size_t n_sources;
     char *auth_user;  /* Proxy-Authorization Basic user ... */
     char *auth_password_env; /* ... whose password is in this environment variable */
+    struct {                 /* the identity's own interception CA (docs/tls.md) */
+        char *ca;            /* "ephemeral", or NULL */
+        char *ca_cert;       /* PEM CA certificate to load, or NULL */
+        char *ca_key;        /* its key (mode 0600 or stricter) */
+        char *ca_out;        /* where its certificate is written for the sandbox, or NULL */
+    } tls;                   /* all NULL: the identity uses the instance CA */
 } sl_identity_cfg_t;
 
 typedef struct sl_config {
@@ -97,6 +124,7 @@ typedef struct sl_config {
         size_t max_head_bytes;  /* request or response head, default 32 KiB */
         size_t max_headers;     /* header fields per head, default 100 */
         size_t max_connections; /* concurrent client connections, default 10000 */
+        size_t max_ws_message;  /* WebSocket message held for inspection, default 1 MiB */
     } limits;
 
     struct {                    /* all in milliseconds */
@@ -152,11 +180,24 @@ typedef struct sl_config {
         size_t n_redact;
         int response_action; /* sl_action_t taken on responses for rules whose action is block:
                                 SL_ACT_BLOCK (default), SL_ACT_REDACT or SL_ACT_WARN */
+        sl_suppress_cfg_t *suppress; /* per-rule, per-host exceptions */
+        size_t n_suppress;
+        uint64_t decode_limit; /* decoded bytes of one content-coded body (default 64 MiB) */
+        uint32_t decode_ratio; /* decoded per compressed byte past 1 MiB; 0 = unchecked
+                                  (default 1000) */
+        int undecodable;       /* SL_UNDECODABLE_*: a body that cannot be decoded */
+        char **undecodable_pass; /* host globs whose undecodable bodies pass unscanned */
+        size_t n_undecodable_pass;
     } inspect;
 
     struct sl_secret_cfg *secrets; /* credentials injected on the way out (docs/credentials.md) */
     size_t n_secrets;
 } sl_config_t;
+
+/* What happens to a body that cannot be decoded for inspection (unknown or
+ * corrupt content coding, over decode_limit or decode_ratio). */
+#define SL_UNDECODABLE_REFUSE 0 /* refused, rule inspection-limit (default) */
+#define SL_UNDECODABLE_PASS 1   /* delivered; scanned as sent, audited as inspection-limit */
 
 /* Where a secret's placeholder is replaced (bits of sl_secret_cfg_t.replace_in). */
 #define SL_SECRET_IN_HEADERS 1u /* header values, Basic credentials included */

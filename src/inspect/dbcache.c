@@ -14,7 +14,7 @@
 
 #include "core/log.h"
 
-#define CACHE_MAGIC "sluice-hsdb-1\n"
+#define CACHE_MAGIC "sluice-hsdb-2\n"
 
 static bool dir_ok(const char *dir)
 {
@@ -54,7 +54,6 @@ static bool cache_dir(char *out, size_t cap)
     snprintf(out, cap, "/tmp/sluice-cache-%u", (unsigned)geteuid());
     return dir_ok(out);
 }
-
 
 /* Path of the entry for this ruleset: SHA-256 of what shapes the databases. */
 static bool entry_path(const sl_ruleset_t *rs, char *out, size_t cap)
@@ -102,19 +101,18 @@ int sl_dbcache_load(sl_ruleset_t *rs)
         return -1;
     sl_db_t db[SL_DB__COUNT];
     memset(db, 0, sizeof db);
-    unsigned char *nosom = calloc(rs->n ? rs->n : 1, 1);
     char magic[sizeof CACHE_MAGIC];
     uint64_t n = 0;
     size_t bytes = 0;
-    bool ok = nosom && fread(magic, 1, sizeof CACHE_MAGIC - 1, f) == sizeof CACHE_MAGIC - 1 &&
+    bool ok = fread(magic, 1, sizeof CACHE_MAGIC - 1, f) == sizeof CACHE_MAGIC - 1 &&
               memcmp(magic, CACHE_MAGIC, sizeof CACHE_MAGIC - 1) == 0 && read_u64(f, &n) &&
-              n == rs->n && fread(nosom, 1, rs->n, f) == rs->n;
+              n == rs->n;
     for (int g = 0; ok && g < SL_DB__COUNT; g++) {
         uint64_t cnt = 0;
         ok = read_u64(f, &cnt);
         db[g].n = (size_t)cnt;
-        hs_database_t **slot[3] = {&db[g].block, &db[g].stream, &db[g].som};
-        for (int k = 0; ok && k < 3; k++) {
+        hs_database_t **slot[2] = {&db[g].block, &db[g].stream};
+        for (int k = 0; ok && k < 2; k++) {
             uint64_t len = 0;
             ok = read_u64(f, &len) && len < (1ull << 30);
             if (!ok || len == 0)
@@ -133,19 +131,11 @@ int sl_dbcache_load(sl_ruleset_t *rs)
         for (int g = 0; g < SL_DB__COUNT; g++) {
             hs_free_database(db[g].block);
             hs_free_database(db[g].stream);
-            hs_free_database(db[g].som);
         }
-        free(nosom);
         return -1;
     }
     memcpy(rs->db, db, sizeof db);
     rs->db_bytes = bytes;
-    for (size_t i = 0; i < rs->n; i++) {
-        rs->rules[i].no_som = nosom[i] != 0;
-        if (nosom[i])
-            rs->rules[i].info.exact_start = false;
-    }
-    free(nosom);
     return 0;
 }
 
@@ -182,14 +172,10 @@ void sl_dbcache_store(const sl_ruleset_t *rs)
     uint64_t n = rs->n;
     bool ok = fwrite(CACHE_MAGIC, 1, strlen(CACHE_MAGIC), f) == strlen(CACHE_MAGIC) &&
               fwrite(&n, sizeof n, 1, f) == 1;
-    for (size_t i = 0; ok && i < rs->n; i++) {
-        unsigned char b = rs->rules[i].no_som ? 1 : 0;
-        ok = fwrite(&b, 1, 1, f) == 1;
-    }
     for (int g = 0; ok && g < SL_DB__COUNT; g++) {
         uint64_t cnt = rs->db[g].n;
         ok = fwrite(&cnt, sizeof cnt, 1, f) == 1 && write_db(f, rs->db[g].block) &&
-             write_db(f, rs->db[g].stream) && write_db(f, rs->db[g].som);
+             write_db(f, rs->db[g].stream);
     }
     ok = fclose(f) == 0 && ok;
     if (ok && rename(tmp, path) == 0)

@@ -1,7 +1,7 @@
 /* On-disk cache of compiled pattern databases.
  *
- * Compiling every rule with Vectorscan takes tens of seconds (large bounded
- * gaps, start-of-match fallbacks), far too long for every start. The compiled
+ * Compiling every rule with Vectorscan takes seconds of CPU (large bounded
+ * gaps), far too long for every start. The compiled
  * databases are serialised to a per-user cache directory under a key that
  * covers everything that shapes them (each rule's pattern, flags, group
  * membership, the Vectorscan version); a start with the same rules
@@ -18,7 +18,7 @@
 
 #include "inspect/rules.h"
 
-/* Fill rs->db and each rule's no_som from the cache. 0 on a hit, -1 on a
+/* Fill rs->db from the cache. 0 on a hit, -1 on a
  * miss (rs unchanged). */
 int sl_dbcache_load(sl_ruleset_t *rs);
 

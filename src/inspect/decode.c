@@ -28,21 +28,33 @@ static signed char b64val(unsigned char c)
     return -1;
 }
 
-size_t sl_decode_base64(const char *p, size_t n, unsigned char *out, size_t cap)
+static signed char b32val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (signed char)(c - 'A');
+    if (c >= 'a' && c <= 'z')
+        return (signed char)(c - 'a');
+    if (c >= '2' && c <= '7')
+        return (signed char)(c - '2' + 26);
+    return -1;
+}
+
+/* Base64 and base32 alike: `bits` per symbol, padding ignored, leftover
+ * bits dropped. SIZE_MAX on a foreign symbol or a full `out`. */
+static size_t decode_radix(const char *p, size_t n, unsigned char *out, size_t cap, unsigned width,
+                           signed char (*val)(unsigned char))
 {
     while (n > 0 && p[n - 1] == '=')
         n--;
-    if (n % 4 == 1)
-        return SIZE_MAX;
     size_t o = 0;
-    uint32_t acc = 0;
+    uint64_t acc = 0;
     unsigned bits = 0;
     for (size_t i = 0; i < n; i++) {
-        signed char v = b64val((unsigned char)p[i]);
+        signed char v = val((unsigned char)p[i]);
         if (v < 0)
             return SIZE_MAX;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
+        acc = (acc << width) | (uint64_t)v;
+        bits += width;
         if (bits >= 8) {
             bits -= 8;
             if (o == cap)
@@ -53,34 +65,18 @@ size_t sl_decode_base64(const char *p, size_t n, unsigned char *out, size_t cap)
     return o;
 }
 
-size_t sl_decode_base32(const char *p, size_t n, unsigned char *out, size_t cap)
+size_t sl_decode_base64(const char *p, size_t n, unsigned char *out, size_t cap)
 {
     while (n > 0 && p[n - 1] == '=')
         n--;
-    size_t o = 0;
-    uint64_t acc = 0;
-    unsigned bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        int v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a';
-        else if (c >= '2' && c <= '7')
-            v = c - '2' + 26;
-        else
-            return SIZE_MAX;
-        acc = (acc << 5) | (uint64_t)v;
-        bits += 5;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return SIZE_MAX;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return o;
+    if (n % 4 == 1)
+        return SIZE_MAX;
+    return decode_radix(p, n, out, cap, 6, b64val);
+}
+
+size_t sl_decode_base32(const char *p, size_t n, unsigned char *out, size_t cap)
+{
+    return decode_radix(p, n, out, cap, 5, b32val);
 }
 
 size_t sl_decode_hex(const char *p, size_t n, unsigned char *out, size_t cap)

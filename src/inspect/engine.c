@@ -55,7 +55,7 @@ bool sl_engine_in_group(const sl_rule_t *r, sl_dbgroup_t g)
 }
 
 static hs_error_t compile_mode(sl_ruleset_t *rs, const unsigned *idx, size_t n, unsigned mode,
-                               unsigned bit, hs_database_t **db, hs_compile_error_t **cerr)
+                               hs_database_t **db, hs_compile_error_t **cerr)
 {
     const char **ex = malloc(n * sizeof *ex);
     unsigned *fl = malloc(n * sizeof *fl), *ids = malloc(n * sizeof *ids);
@@ -64,7 +64,7 @@ static hs_error_t compile_mode(sl_ruleset_t *rs, const unsigned *idx, size_t n, 
     for (size_t i = 0; i < n; i++) {
         const sl_rule_t *r = &rs->rules[idx[i]];
         ex[i] = r->info.pattern;
-        fl[i] = r->hs_flags | (bit == 4 && !(r->no_som & 1u) ? HS_FLAG_SOM_LEFTMOST : 0);
+        fl[i] = r->hs_flags;
         ids[i] = idx[i];
     }
     hs_error_t e = hs_compile_multi(ex, fl, ids, (unsigned)n, mode, NULL, db, cerr);
@@ -86,49 +86,24 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
     int rc = 0;
     if (n == 0)
         goto out;
-    /* Scan databases (block, stream) never track start-of-match: SOM slows
-     * every byte of every scan, while starts are only needed for the rare
-     * matches. Those are resolved with the SOM database over a short region. */
-    static const unsigned modes[3] = {HS_MODE_BLOCK, HS_MODE_STREAM, HS_MODE_BLOCK};
-    for (int m = 0; m < 3; m++) {
-        hs_database_t **db = m == 0   ? &rs->db[g].block
-                             : m == 1 ? &rs->db[g].stream
-                                      : &rs->db[g].som;
-        for (;;) {
-            hs_compile_error_t *cerr = NULL;
-            unsigned bit = 1u << m;
-            if (compile_mode(rs, idx, n, modes[m], bit, db, &cerr) == HS_SUCCESS)
-                break;
+    /* The databases never track start-of-match: SOM slows every byte of
+     * every scan and its databases are several times larger, while starts
+     * are only needed for the rare matches (sl_engine_resolve). */
+    static const unsigned modes[2] = {HS_MODE_BLOCK, HS_MODE_STREAM};
+    for (int m = 0; m < 2; m++) {
+        hs_database_t **db = m == 0 ? &rs->db[g].block : &rs->db[g].stream;
+        hs_compile_error_t *cerr = NULL;
+        if (compile_mode(rs, idx, n, modes[m], db, &cerr) != HS_SUCCESS) {
             int bad = cerr ? cerr->expression : -1;
-            if (bad < 0 || (size_t)bad >= n) {
+            if (bad >= 0 && (size_t)bad < n) {
+                const sl_rule_t *r = &rs->rules[idx[bad]];
+                sl_buf_appendf(err, "%s:%u: rule '%s': pattern does not compile: %s\n",
+                               r->info.file, r->info.line, r->info.id, cerr->message);
+            } else {
                 sl_buf_appendf(err, "rules: compiling the %s patterns failed: %s\n",
                                g == SL_DB_SECRETS ? "credential/financial" : "folded-text",
                                cerr ? cerr->message : "unknown error");
-                hs_free_compile_error(cerr);
-                rc = -1;
-                goto out;
             }
-            sl_rule_t *r = &rs->rules[idx[bad]];
-            if (m == 2 && !(r->no_som & 1u)) {
-                /* Some patterns cannot track start-of-match; retry without
-                 * it (start offsets become approximate). */
-                hs_database_t *t = NULL;
-                hs_compile_error_t *e2 = NULL;
-                if (hs_compile(r->info.pattern, r->hs_flags, modes[m], NULL, &t, &e2) ==
-                    HS_SUCCESS) {
-                    hs_free_database(t);
-                    r->no_som |= 1u;
-                    r->info.exact_start = false;
-                    sl_debug("%s:%u: rule '%s': pattern compiled without start-of-match "
-                            "tracking (%s); its start offsets are approximate",
-                            r->info.file, r->info.line, r->info.id, cerr->message);
-                    hs_free_compile_error(cerr);
-                    continue;
-                }
-                hs_free_compile_error(e2);
-            }
-            sl_buf_appendf(err, "%s:%u: rule '%s': pattern does not compile: %s\n", r->info.file,
-                           r->info.line, r->info.id, cerr->message);
             hs_free_compile_error(cerr);
             rc = -1;
             goto out;
@@ -141,6 +116,34 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
 out:
     free(idx);
     return rc;
+}
+
+/* The rule's pattern for PCRE2, used only to find where a reported match
+ * starts. Vectorscan patterns are PCRE syntax; one PCRE2 does not take just
+ * loses exact starts (they are then approximated by the pattern's width). */
+static void compile_start_re(sl_rule_t *r)
+{
+    uint32_t opt = 0;
+    if (r->hs_flags & HS_FLAG_CASELESS)
+        opt |= PCRE2_CASELESS;
+    if (r->hs_flags & HS_FLAG_DOTALL)
+        opt |= PCRE2_DOTALL;
+    if (r->hs_flags & HS_FLAG_MULTILINE)
+        opt |= PCRE2_MULTILINE;
+    if (r->hs_flags & HS_FLAG_UTF8)
+        opt |= PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+    if (r->hs_flags & HS_FLAG_UCP)
+        opt |= PCRE2_UCP;
+    int ec;
+    PCRE2_SIZE eo;
+    r->start_re =
+        pcre2_compile((PCRE2_SPTR)r->info.pattern, PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
+    if (r->start_re == NULL) {
+        r->info.exact_start = false;
+        sl_debug("%s:%u: rule '%s': PCRE2 does not take the pattern (error %d at %zu); its "
+                 "match starts are approximate",
+                 r->info.file, r->info.line, r->info.id, ec, (size_t)eo);
+    }
 }
 
 int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err)
@@ -158,6 +161,7 @@ int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err)
         }
         r->max_width = info->max_width;
         free(info);
+        compile_start_re(r);
     }
     if (sl_dbcache_load(rs) == 0)
         return 0;
@@ -173,8 +177,11 @@ void sl_engine_free(sl_ruleset_t *rs)
     for (int g = 0; g < SL_DB__COUNT; g++) {
         hs_free_database(rs->db[g].block);
         hs_free_database(rs->db[g].stream);
-        hs_free_database(rs->db[g].som);
-        rs->db[g].block = rs->db[g].stream = rs->db[g].som = NULL;
+        rs->db[g].block = rs->db[g].stream = NULL;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        pcre2_code_free(rs->rules[i].start_re);
+        rs->rules[i].start_re = NULL;
     }
 }
 
@@ -205,8 +212,6 @@ hs_scratch_t *sl_engine_scratch(const sl_ruleset_t *rs)
         if (rs->db[g].block && hs_alloc_scratch(rs->db[g].block, &tl_scratch) != HS_SUCCESS)
             return NULL;
         if (rs->db[g].stream && hs_alloc_scratch(rs->db[g].stream, &tl_scratch) != HS_SUCCESS)
-            return NULL;
-        if (rs->db[g].som && hs_alloc_scratch(rs->db[g].som, &tl_scratch) != HS_SUCCESS)
             return NULL;
     }
     pthread_setspecific(scratch_key, tl_scratch);
@@ -541,70 +546,91 @@ int sl_engine_pend_cb(unsigned id, unsigned long long from, unsigned long long t
     return sl_engine_on_match(id, from, to, flags, c); /* start approximated */
 }
 
-typedef struct resolve_ctx {
-    scan_ctx_t *c;
-    unsigned long long lo;    /* text offset of the region scanned */
-    size_t first, last;       /* pending entries [first, last) covered */
-    unsigned long long *best; /* per pending entry: leftmost start found */
-} resolve_ctx_t;
-
-static int resolve_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
-                      void *vctx)
-{
-    (void)flags;
-    resolve_ctx_t *rc = vctx;
-    for (size_t i = rc->first; i < rc->last; i++) {
-        pend_t *p = &rc->c->pend[i];
-        if (p->id == id && p->to == rc->lo + to && rc->lo + from < rc->best[i])
-            rc->best[i] = rc->lo + from;
-    }
-    return 0;
-}
-
 /* Longest region looked back over to find a start. */
 #define RESOLVE_MAX 4096
+/* PCRE2 work per start search: a pathological pattern costs an approximate
+ * start, never a stall. */
+#define RESOLVE_MATCH_LIMIT 200000
+
+typedef struct start_search {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+} start_search_t;
+
+static pthread_key_t search_key;
+static pthread_once_t search_once = PTHREAD_ONCE_INIT;
+static __thread start_search_t *tl_search;
+
+static void search_free(void *p)
+{
+    start_search_t *s = p;
+    pcre2_match_data_free(s->md);
+    pcre2_match_context_free(s->mctx);
+    free(s);
+}
+
+static void search_key_init(void)
+{
+    pthread_key_create(&search_key, search_free);
+}
+
+/* This thread's PCRE2 match data (freed when the thread exits), or NULL. */
+static start_search_t *start_search(void)
+{
+    if (tl_search)
+        return tl_search;
+    pthread_once(&search_once, search_key_init);
+    start_search_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->md = pcre2_match_data_create(1, NULL);
+    s->mctx = pcre2_match_context_create(NULL);
+    if (s->md == NULL || s->mctx == NULL) {
+        search_free(s);
+        return NULL;
+    }
+    pcre2_set_match_limit(s->mctx, RESOLVE_MATCH_LIMIT);
+    pthread_setspecific(search_key, s);
+    return tl_search = s;
+}
+
+/* The leftmost start of a match of r that ends exactly at `to` (a stream
+ * offset within c->text), searched from at most the pattern's width back.
+ * False when there is none to be had (no start_re, limit hit). */
+static bool find_start(scan_ctx_t *c, const sl_rule_t *r, unsigned long long to,
+                       unsigned long long *from)
+{
+    if (r->start_re == NULL || to <= c->text_base)
+        return false;
+    start_search_t *ss = start_search();
+    if (ss == NULL)
+        return false;
+    unsigned long long w = r->max_width < RESOLVE_MAX ? r->max_width : RESOLVE_MAX;
+    unsigned long long lo = to - c->text_base > w ? to - w : c->text_base;
+    /* Unanchored from lo, end-anchored at `to`: PCRE2 tries starts left to
+     * right, so the first match is the leftmost one ending there. The bytes
+     * before lo stay visible to lookbehinds and \b. */
+    int rc = pcre2_match(r->start_re, (PCRE2_SPTR)c->text, (PCRE2_SIZE)(to - c->text_base),
+                         (PCRE2_SIZE)(lo - c->text_base), PCRE2_ENDANCHORED, ss->md, ss->mctx);
+    if (rc < 0)
+        return false;
+    *from = c->text_base + pcre2_get_ovector_pointer(ss->md)[0];
+    return true;
+}
 
 void sl_engine_resolve(scan_ctx_t *c, sl_dbgroup_t g)
 {
-    if (c->npend == 0)
-        return;
-    const hs_database_t *db = c->rs->db[g].som;
-    unsigned long long best[PENDING];
+    (void)g;
     unsigned long long text_end = c->text_base + c->tn;
-    /* Pending matches arrive in end order; overlapping look-back regions are
-     * merged so each byte is rescanned at most once per batch. */
-    size_t i = 0;
-    while (i < c->npend) {
-        size_t j = i;
-        unsigned long long lo = ULLONG_MAX, hi = 0;
-        for (; j < c->npend; j++) {
-            const sl_rule_t *r = &c->rs->rules[c->pend[j].id];
-            unsigned long long to = c->pend[j].to < text_end ? c->pend[j].to : text_end;
-            unsigned long long w = r->max_width < RESOLVE_MAX ? r->max_width : RESOLVE_MAX;
-            unsigned long long l = to - c->text_base > w ? to - w : c->text_base;
-            if (j > i && l > hi)
-                break;
-            if (l < lo)
-                lo = l;
-            if (to > hi)
-                hi = to;
-            best[j] = ULLONG_MAX;
-        }
-        if (db && hi > lo) {
-            resolve_ctx_t rc = {c, lo, i, j, best};
-            hs_scan(db, c->text + (lo - c->text_base), (unsigned)(hi - lo), 0, c->scratch,
-                    resolve_cb, &rc);
-        }
-        for (size_t k = i; k < j && !c->limit; k++) {
-            const sl_rule_t *r = &c->rs->rules[c->pend[k].id];
-            c->resolved = best[k] != ULLONG_MAX && !(r->no_som & 1u);
-            if (sl_engine_on_match(c->pend[k].id, c->resolved ? best[k] : c->pend[k].to,
-                                   c->pend[k].to, 0, c))
-                break;
-        }
-        c->resolved = false;
-        i = j;
+    for (size_t k = 0; k < c->npend && !c->limit; k++) {
+        const pend_t *p = &c->pend[k];
+        unsigned long long from = 0;
+        c->resolved =
+            find_start(c, &c->rs->rules[p->id], p->to < text_end ? p->to : text_end, &from);
+        if (sl_engine_on_match(p->id, c->resolved ? from : p->to, p->to, 0, c))
+            break;
     }
+    c->resolved = false;
     c->npend = 0;
 }
 

@@ -70,8 +70,8 @@ int sl_engine_on_match(unsigned id, unsigned long long from, unsigned long long 
 /* Vectorscan callback for scan databases: queues (id, to) for resolution. */
 int sl_engine_pend_cb(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                       void *ctx);
-/* Recover the start of every queued match with group g's SOM database over
- * c->text, then report each through sl_engine_on_match. */
+/* Recover the start of every queued match (the rule's PCRE2 pattern over
+ * c->text), then report each through sl_engine_on_match. */
 void sl_engine_resolve(scan_ctx_t *c, sl_dbgroup_t g);
 void sl_engine_map_root(layer_t *L, size_t from, size_t to, size_t *start, size_t *end,
                         bool *exact);

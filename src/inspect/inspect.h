@@ -120,7 +120,7 @@ typedef struct sl_rule_info {
     sl_action_t action;     /* after overrides */
     const char *validator;  /* validator name or NULL */
     const char *pattern;    /* Vectorscan pattern as written */
-    bool exact_start;       /* false if the pattern compiled without start-of-match tracking */
+    bool exact_start;       /* false if match starts are approximated (PCRE2 refused the pattern) */
 } sl_rule_info_t;
 
 typedef struct sl_ruleset sl_ruleset_t;

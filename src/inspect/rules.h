@@ -5,6 +5,8 @@
 #define SLUICE_INSPECT_RULES_H
 
 #include <hs.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdatomic.h>
 
 #include "inspect/inspect.h"
@@ -14,12 +16,13 @@
 typedef struct sl_rule {
     sl_rule_info_t info; /* public view (strings owned by this rule) */
     sl_validator_t validator;
-    double min_entropy; /* 0 = no entropy requirement */
-    unsigned hs_flags;  /* HS_FLAG_* from `flags:` (SOM added at compile) */
-    bool leet;          /* normalize: [leet] */
-    bool no_som;        /* compiled without start-of-match (start approximated) */
-    unsigned max_width; /* longest possible match (UINT_MAX if unbounded) */
-    char **ex_match;    /* examples.match */
+    double min_entropy;   /* 0 = no entropy requirement */
+    unsigned hs_flags;    /* HS_FLAG_* from `flags:` */
+    bool leet;            /* normalize: [leet] */
+    pcre2_code *start_re; /* the pattern for PCRE2, to recover a match's start
+                             (NULL: starts are approximated from the width) */
+    unsigned max_width;   /* longest possible match (UINT_MAX if unbounded) */
+    char **ex_match;      /* examples.match */
     size_t n_match;
     char **ex_no_match; /* examples.no_match */
     size_t n_no_match;
@@ -38,8 +41,6 @@ typedef enum sl_dbgroup {
 typedef struct sl_db {
     hs_database_t *block;  /* NULL when the group has no active rules */
     hs_database_t *stream; /* same patterns in stream mode */
-    hs_database_t *som;    /* block mode with start-of-match: only run over short
-                              regions around matches, to recover their start */
     size_t n;              /* patterns compiled */
 } sl_db_t;
 

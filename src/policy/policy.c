@@ -13,6 +13,7 @@
 
 #include "http/url.h"
 #include "secrets/store.h"
+#include "tls/idca.h"
 
 static void verdict_block(sl_verdict_t *v, const char *scanner, const char *rule, const char *fmt,
                           ...) __attribute__((format(printf, 4, 5)));
@@ -288,6 +289,7 @@ void sl_policy_unref(sl_policy_t *p)
     free(p->route_tls);
     free(p->self);
     free(p->self_ports);
+    sl_idca_unref(p->idca);
     if (p->cfg)
         sl_config_free(p->cfg);
     free(p);
@@ -601,4 +603,66 @@ const sl_identity_t *sl_policy_identity_named(const sl_policy_t *p, const char *
         if (strcmp(p->ids[i].name, name) == 0)
             return &p->ids[i];
     return NULL;
+}
+
+int sl_policy_attach_cas(sl_policy_t *p, const sl_policy_t *prev, long leaf_lifetime, sl_buf_t *err)
+{
+    const sl_config_t *cfg = p->cfg;
+    sl_idca_spec_t *specs = calloc(cfg->n_identities + 1, sizeof *specs);
+    if (specs == NULL) {
+        sl_buf_append_str(err, "out of memory building the identity CAs\n");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_identities; i++) {
+        const sl_identity_cfg_t *ic = &cfg->identities[i];
+        if (ic->tls.ca == NULL && ic->tls.ca_cert == NULL)
+            continue;
+        specs[n++] = (sl_idca_spec_t){.identity = ic->name,
+                                      .ca_cert = ic->tls.ca_cert,
+                                      .ca_key = ic->tls.ca_key,
+                                      .ca_out = ic->tls.ca_out};
+    }
+    p->idca = sl_idca_build(specs, n, prev ? prev->idca : NULL, leaf_lifetime, err);
+    free(specs);
+    if (p->idca == NULL)
+        return -1;
+    for (size_t i = 0; i < p->n_ids; i++)
+        p->ids[i].certs = sl_idca_certs(p->idca, p->ids[i].name);
+    return 0;
+}
+
+struct sl_certcache *sl_policy_tunnel_certs(const sl_policy_t *p, const char *name,
+                                            struct sl_certcache *instance)
+{
+    const sl_identity_t *id = sl_policy_identity_named(p, name);
+    if (id == NULL)
+        return NULL;
+    return id->certs ? id->certs : instance;
+}
+
+static size_t check_ca(const char *what, const char *cert, const char *key, sl_buf_t *err)
+{
+    sl_buf_t why = {0};
+    sl_ca_t *ca = sl_ca_load(cert, key, &why);
+    if (ca == NULL)
+        sl_buf_appendf(err, "%s: %s", what, sl_buf_cstr(&why));
+    sl_buf_free(&why);
+    sl_ca_unref(ca);
+    return ca == NULL;
+}
+
+size_t sl_policy_check_cas(const sl_config_t *cfg, sl_buf_t *err)
+{
+    size_t bad = 0;
+    if (cfg->tls.ca_cert && cfg->tls.ca_key)
+        bad += check_ca("tls.ca_cert/ca_key", cfg->tls.ca_cert, cfg->tls.ca_key, err);
+    for (size_t i = 0; i < cfg->n_identities; i++) {
+        const sl_identity_cfg_t *ic = &cfg->identities[i];
+        char what[128];
+        snprintf(what, sizeof what, "identity %s: tls.ca_cert/ca_key", ic->name);
+        if (ic->tls.ca_cert && ic->tls.ca_key)
+            bad += check_ca(what, ic->tls.ca_cert, ic->tls.ca_key, err);
+    }
+    return bad;
 }

@@ -14,6 +14,8 @@
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct sl_secret_store sl_secret_store_t;
+struct sl_certcache;
+struct sl_idca_set;
 
 /* Runtime changes made through the admin API, applied on top of the config
  * every time a snapshot is built (so they survive reloads). */
@@ -53,6 +55,9 @@ typedef struct sl_identity {
     int *listeners; /* indexes into cfg->listen */
     size_t n_listeners;
     char *auth; /* expected base64("user:password"), or NULL */
+    /* Leaves of the identity's own CA (owned by the snapshot's idca set),
+     * or NULL: the instance CA signs for it. */
+    struct sl_certcache *certs;
 } sl_identity_t;
 
 typedef struct sl_policy {
@@ -71,6 +76,7 @@ typedef struct sl_policy {
     sl_ip_t *self;              /* the gateway's own listening addresses */
     uint16_t *self_ports;
     size_t n_self;
+    struct sl_idca_set *idca; /* identities' own CAs (one reference), or NULL */
 } sl_policy_t;
 
 /* A decision with the rule that made it. */
@@ -102,6 +108,31 @@ sl_policy_t *sl_policy_new(sl_config_t *cfg, const sl_overlay_t *overlay, uint64
  * the request must be refused, with the reason in *why. */
 const sl_identity_t *sl_policy_identify(const sl_policy_t *p, int listener, const sl_ip_t *client,
                                         sl_view_t proxy_auth, const char **why);
+
+/* Give the identities that have one (identities[].tls) their own CA and
+ * leaf cache, reusing those of `prev` (the snapshot this one replaces, or
+ * NULL) whose CA did not change: an ephemeral CA stays as long as an
+ * identity of that name keeps `ca: ephemeral`; a CA from files is read
+ * again and kept if the certificate is the same. Writes each ca_out.
+ * Call once, before the snapshot is published; `leaf_lifetime` in seconds.
+ * Returns 0, or -1 with the identity, file and fix in `err` (the snapshot
+ * must then not be used). */
+int sl_policy_attach_cas(sl_policy_t *p, const sl_policy_t *prev, long leaf_lifetime,
+                         sl_buf_t *err);
+
+/* The leaf cache for a tunnel opened by the identity called `name`: its
+ * own CA's, or `instance` (the instance CA's) when it has none. NULL when
+ * no identity of that name is in the snapshot any more (refuse the
+ * tunnel). */
+struct sl_certcache *sl_policy_tunnel_certs(const sl_policy_t *p, const char *name,
+                                            struct sl_certcache *instance);
+
+/* Load every CA in `cfg` that comes from files (tls.ca_cert/ca_key and
+ * identities[].tls), with all the checks `sluice run` applies (key file
+ * mode, key matches certificate, is a CA, within validity), and discard
+ * them: `sluice check` runs this. Returns the number of CAs refused, with
+ * one message each in `err`. */
+size_t sl_policy_check_cas(const sl_config_t *cfg, sl_buf_t *err);
 
 /* The identity called `name` in this snapshot, or NULL. */
 const sl_identity_t *sl_policy_identity_named(const sl_policy_t *p, const char *name);

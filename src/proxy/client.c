@@ -47,6 +47,7 @@ static void client_free_if_closed(sl_client_t *c)
     sl_buf_free(&c->x.path);
     sl_buf_free(&c->x.head);
     sl_buf_free(&c->tunnel_target);
+    sl_websocket_free(c);
     free(c->x.chunked);
     exchange_drop_secrets(&c->x);
     if (c->x.policy)
@@ -391,7 +392,8 @@ static void build_upstream_head(sl_client_t *c, const sl_h1_request_t *req, cons
     if (u->has_port)
         sl_buf_appendf(h, ":%u", u->port);
     sl_buf_append_str(h, "\r\n");
-    /* Compressed responses cannot be inspected: ask for them plain. */
+    /* Ask for responses plain: echo redaction rewrites bytes, and scanning
+     * plain text is cheapest. A compressed one anyway is scanned decoded. */
     bool plain = c->w->server->rules && x->policy->cfg->inspect.responses;
     if (plain)
         sl_buf_append_str(h, "Accept-Encoding: identity\r\n");
@@ -757,7 +759,8 @@ static bool handle_request(sl_client_t *c, const sl_h1_request_t *req)
                 !sl_h1_is_hop_by_hop(req->headers[i].name, req->headers, req->n_headers))
                 fwd[n_fwd++] = req->headers[i];
         sl_verdict_t iv = {0};
-        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv)) {
+        if (sl_inspect_request_head(c, &u, fwd, n_fwd, &iv) ||
+            sl_inspect_request_coding(c, fwd, n_fwd, &iv)) {
             if (x->framing.kind != SL_H1_BODY_NONE)
                 c->flags |= SL_CF_CLOSE_AFTER;
             sl_respond_refusal(c, &iv);
@@ -1019,6 +1022,10 @@ static void drain_once(sl_client_t *c)
             used = forward_body(c, c->in.p, c->in.n);
             if (used == 0)
                 break;
+        } else if (c->state == SL_CS_TUNNEL && c->up && c->ws) {
+            used = sl_websocket_from_client(c);
+            if (used == 0)
+                break;
         } else if (c->state == SL_CS_TUNNEL && c->up) {
             uv_buf_t b = uv_buf_init(c->in.p, (unsigned)c->in.n);
             if (sl_upstream_send(c->up, &b, 1)) {
@@ -1091,8 +1098,11 @@ static int sni_check(SSL *ssl, int *alert, void *arg)
  * agent-side TLS session with a leaf for the tunnel's host. */
 static int start_client_tls(sl_client_t *c)
 {
-    const char *err = NULL;
-    SSL_CTX *ctx = sl_certcache_get(c->w->server->certs, c->tunnel_host, &err);
+    const char *err = "the identity that opened this tunnel no longer exists";
+    /* The CA of the identity that opened the tunnel signs its leaves. */
+    sl_certcache_t *certs =
+        sl_policy_tunnel_certs(c->w->policy, c->tunnel_identity, c->w->server->certs);
+    SSL_CTX *ctx = certs ? sl_certcache_get(certs, c->tunnel_host, &err) : NULL;
     if (ctx == NULL) {
         sl_warn("cannot mint a certificate for %s: %s; closing the tunnel", c->tunnel_host,
                 err ? err : "unknown error");

@@ -45,7 +45,13 @@ bool sl_inspect_request_head(sl_client_t *c, const sl_url_t *u, const sl_h1_head
 int sl_inspect_request_body(sl_client_t *c, const char *p, size_t n, bool done, sl_buf_t *out,
                             sl_verdict_t *v);
 void sl_inspect_request_done(sl_exchange_t *x);
-/* Response body filter results (docs/inspection.md, "Actions"): */
+/* Content-Encoding of a request (`h`: its fields) or response body: set up
+ * decoding for the body scan (src/http/coding.h). True / -1 when the body
+ * cannot be decoded and inspect.undecodable refuses it for this host. */
+bool sl_inspect_request_coding(sl_client_t *c, const sl_h1_header_t *h, size_t n, sl_verdict_t *v);
+int sl_inspect_response_coding(sl_upstream_t *up, const sl_h1_header_t *h, size_t n,
+                               sl_verdict_t *v);
+/* Response body filter results (docs/inspection.md, "Actions on responses"): */
 #define SL_RESP_PASS 0 /* deliver the bytes as given */
 #define SL_RESP_OUT 1  /* deliver `out` instead (redacted, or held back: may be empty) */
 #define SL_RESP_END 2  /* deliver `out`, then end the response here (verdict filled) */
@@ -53,8 +59,10 @@ void sl_inspect_request_done(sl_exchange_t *x);
 int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_buf_t *out,
                              sl_verdict_t *v);
 void sl_inspect_response_done(sl_upstream_t *up);
-/* Note a finding's rule id in the exchange's audit list. */
-void sl_inspect_note(sl_exchange_t *x, const sl_finding_t *f);
+/* Note a finding's rule id in the exchange's audit list ("rule:suppressed[N]"
+ * when entry N of inspect.suppress covers it for this host). Returns true
+ * when suppressed: the finding then takes no action. */
+bool sl_inspect_note(sl_exchange_t *x, const sl_finding_t *f);
 
 /* respfilter.c: response-side actions (block, redact, warn). */
 /* A response head arrived: decide SSE mode, whether the body may be
@@ -83,6 +91,28 @@ int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_bu
                     sl_verdict_t *v);
 /* Is this Content-Type a non-text media type (not scanned for injection)? */
 bool sl_inspect_binary_type(sl_view_t content_type);
+/* Turn findings into a decision for exchange `x` (suppressions applied,
+ * warn findings noted for the audit event); true when refused. */
+struct sl_findings;
+bool sl_inspect_decide(sl_exchange_t *x, const struct sl_findings *f, const char *surface,
+                       sl_verdict_t *v);
+
+/* rpcgate.c: JSON-RPC bodies (shadow MCP, MCP tool calls, A2A messages,
+ * Agent Cards). */
+/* Request body bytes so far are in `held` (all of them while the gate
+ * holds; the decoded text when the body has a Content-Encoding); `done` ends the body. Sets *hold_all while the whole body must be
+ * held back. Returns -1 to refuse (verdict filled). */
+int sl_rpcgate_request_body(sl_client_t *c, const sl_buf_t *held, bool done, bool *hold_all,
+                            sl_verdict_t *v);
+/* How many decoded bytes of a content-coded request body the gate still
+ * wants in x->rpcplain (0 once it streams: not JSON, or too big). */
+size_t sl_rpcgate_plain_cap(const sl_exchange_t *x);
+/* The surface the response body of the current exchange is scanned as. */
+int sl_rpcgate_response_surface(const sl_client_t *c);
+/* Response body bytes (after the stream scan passed); at `done` an Agent
+ * Card is scanned field by field. Returns -1 to refuse (verdict filled). */
+int sl_rpcgate_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
+                             sl_verdict_t *v);
 
 /* client.c */
 void sl_client_arm_approval_timer(sl_client_t *c, uint64_t ms);
@@ -136,5 +166,20 @@ void sl_upstream_pool_flush(sl_worker_t *w);
 void sl_respond_refusal(sl_client_t *c, const sl_verdict_t *v);
 void sl_respond_upstream_error(sl_client_t *c, int status, const char *code, const char *detail);
 void sl_respond_bad_request(sl_client_t *c, const char *reason);
+
+/* websocket.c: frame-by-frame relay of an accepted WebSocket upgrade. */
+/* At a 101: when the upgrade is to WebSocket and inspection is on, set up
+ * c->ws (the relay) from the response's negotiated extensions. Returns 0
+ * (c->ws set, or left NULL for a plain tunnel), or -1 with a static *err
+ * when the connection could not be inspected (unknown extension). */
+int sl_websocket_start(sl_client_t *c, const sl_h1_response_t *res, const char **err);
+/* Relay the complete frames in c->in to the upstream (holding a message's
+ * frames until it is complete and scanned). Returns the bytes to consume
+ * from c->in (0: need more), or -1 when the connection is closing. */
+long sl_websocket_from_client(sl_client_t *c);
+/* Relay the complete frames in up->in to the agent; consumes them. */
+void sl_websocket_from_upstream(sl_upstream_t *up);
+/* Free the relay state of a client (at connection free). */
+void sl_websocket_free(sl_client_t *c);
 
 #endif

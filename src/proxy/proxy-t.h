@@ -141,7 +141,10 @@ typedef struct sl_exchange {
     bool rechunk;                      /* body length may change: send it upstream chunked */
     struct sl_inspect_stream *istream; /* request body inspection */
     sl_buf_t ihold;     /* inspected body bytes held back until the next chunk is seen */
+    struct sl_decoder *idecoder; /* undoes the body's Content-Encoding for inspection, or NULL */
     char findings[160]; /* rule ids found (warned or blocking), for the audit event */
+    int rpc;            /* request body JSON-RPC gate state (rpcgate.c), 0 at start */
+    sl_buf_t rpcplain;  /* a content-coded body decoded, for the JSON-RPC gate (bounded) */
     int status;         /* status sent to the client */
     uint64_t bytes_in, bytes_out;
     const char *verdict; /* "allow" / "block" / "error" */
@@ -168,6 +171,7 @@ struct sl_client {
     char tunnel_host[256];    /* CONNECT host of an intercepted tunnel ("" otherwise) */
     uint16_t tunnel_port;
     sl_buf_t tunnel_target; /* inner request rewritten to absolute form */
+    struct sl_ws_relay *ws; /* WebSocket relay after an accepted upgrade (websocket.c), or NULL */
     sl_exchange_t x;
 };
 
@@ -203,6 +207,8 @@ struct sl_upstream {
     sl_chunked_t *chunked;
     struct sl_redactor *redact;        /* echo redaction of the current response body, or NULL */
     struct sl_inspect_stream *istream; /* response body inspection, or NULL */
+    sl_buf_t card;                     /* Agent Card body buffered for its structural scan */
+    struct sl_decoder *idecoder;       /* undoes the response's Content-Encoding, or NULL */
     bool sent_body;                    /* response bytes already reached the client */
     bool binary_body; /* media type or first bytes say the body is not text: no injection scan */
     bool chunk_out;                    /* the client gets this response body chunked */

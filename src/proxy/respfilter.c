@@ -71,7 +71,9 @@ void sl_respfilter_head(sl_upstream_t *up, const sl_h1_response_t *res)
     bool scan = rs != NULL && cfg->inspect.responses;
     sl_respfilter_free(up);
     up->sse = up->rewrite = false;
-    if (up->framing.kind == SL_H1_BODY_NONE)
+    /* A content-coded body is scanned decoded but relayed as sent: its
+     * bytes cannot be cut into events or redacted (redact blocks there). */
+    if (up->framing.kind == SL_H1_BODY_NONE || up->idecoder != NULL)
         return;
     bool sse = false;
     for (size_t i = 0; i < res->n_headers; i++)
@@ -175,19 +177,21 @@ int sl_respfilter_plain(sl_upstream_t *up, const sl_findings_t *f, const char *p
     int rc = SL_RESP_PASS;
     for (size_t i = 0; i < f->n; i++) {
         const sl_finding_t *fd = &f->v[i];
-        sl_inspect_note(x, fd);
+        if (sl_inspect_note(x, fd))
+            continue; /* suppressed for this host */
         sl_action_t act = sl_respfilter_action(x, fd);
         if (act == SL_ACT_WARN || act == SL_ACT_OFF)
             continue;
-        if (act == SL_ACT_REDACT && fd->start >= open) {
+        if (act == SL_ACT_REDACT && up->idecoder == NULL && fd->start >= open) {
             *sl_findings_push(rf->whole ? &rf->spans : &spans) = *fd;
             note_redacted(x, fd, "response");
             continue;
         }
         sl_respfilter_verdict(fd, "response",
-                              act == SL_ACT_REDACT
-                                  ? " (the span began in bytes already delivered: cannot redact)"
-                                  : NULL,
+                              act != SL_ACT_REDACT ? NULL
+                              : up->idecoder
+                                  ? " (content-coded body: cannot redact)"
+                                  : " (the span began in bytes already delivered: cannot redact)",
                               v);
         rc = -1;
         goto out;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,11 @@
 #include "proxy/internal.h"
 #include "proxy/proxy.h"
 #include "inspect/inspect.h"
+#include "policy/suppress.h"
 #include "secrets/store.h"
 #include "tls/ca.h"
 #include "tls/certcache.h"
+#include "tls/idca.h"
 
 static sl_server_t server;
 
@@ -29,6 +32,7 @@ sl_server_t *sl_server(void)
 }
 
 static void worker_wake_cb(uv_async_t *a);
+static int attach_identity_cas(sl_policy_t *p, const sl_policy_t *prev, sl_buf_t *err);
 
 /* Stop the loop of a drained worker: close every handle it owns. */
 static void worker_stop(sl_worker_t *w)
@@ -97,32 +101,72 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void listen_error(const sl_listen_cfg_t *l, int r, sl_buf_t *err)
+{
+    const char *v6 = strchr(l->host, ':');
+    sl_buf_appendf(err,
+                   "cannot listen on %s%s%s:%u: %s (is another sluice or proxy running there? "
+                   "change `listen` in the config)\n",
+                   v6 ? "[" : "", l->host, v6 ? "]" : "", l->port, uv_strerror(r));
+}
+
+static int listen_addr(const sl_listen_cfg_t *l, struct sockaddr_storage *ss, sl_buf_t *err)
+{
+    int r = strchr(l->host, ':') ? uv_ip6_addr(l->host, l->port, (struct sockaddr_in6 *)ss)
+                                 : uv_ip4_addr(l->host, l->port, (struct sockaddr_in *)ss);
+    if (r != 0)
+        sl_buf_appendf(err, "listen address %s is not a numeric IP address\n", l->host);
+    return r;
+}
+
+/* SO_REUSEPORT lets any process of the same user join a listening port and
+ * take a share of its connections, silently. So before anything is set up
+ * (and before the CA certificate file is written), every listen address is
+ * probed: one that already has a listener (a second sluice, another proxy)
+ * is refused. The probe sets SO_REUSEADDR, so TIME_WAIT leftovers of a
+ * previous run do not count. */
+static int listeners_free(const sl_config_t *cfg, sl_buf_t *err)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        struct sockaddr_storage ss;
+        if (listen_addr(&cfg->listen[i], &ss, err) != 0)
+            return -1;
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+        if (fd == -1) {
+            listen_error(&cfg->listen[i], uv_translate_sys_error(errno), err);
+            return -1;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        socklen_t len =
+            ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        int r = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : uv_translate_sys_error(errno);
+        close(fd);
+        if (r != 0) {
+            listen_error(&cfg->listen[i], r, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Create one listening socket for a worker (SO_REUSEPORT: the kernel
  * spreads connections over the workers). */
 static int worker_listen(sl_worker_t *w, uv_tcp_t *tcp, const sl_listen_cfg_t *l, sl_buf_t *err)
 {
     struct sockaddr_storage ss;
-    int r = strchr(l->host, ':') ? uv_ip6_addr(l->host, l->port, (struct sockaddr_in6 *)&ss)
-                                 : uv_ip4_addr(l->host, l->port, (struct sockaddr_in *)&ss);
-    if (r != 0) {
-        sl_buf_appendf(err, "listen address %s is not a numeric IP address\n", l->host);
+    if (listen_addr(l, &ss, err) != 0)
         return -1;
-    }
     uv_tcp_init_ex(&w->loop, tcp, ss.ss_family);
     tcp->data = w;
     uv_os_fd_t fd;
     int one = 1;
     if (uv_fileno((uv_handle_t *)tcp, &fd) == 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    r = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
+    int r = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)tcp, 4096, sl_client_on_connection);
     if (r != 0) {
-        sl_buf_appendf(err,
-                       "cannot listen on %s%s%s:%u: %s (is another sluice or proxy running "
-                       "there? change `listen` in the config)\n",
-                       strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-                       l->port, uv_strerror(r));
+        listen_error(l, r, err);
         return -1;
     }
     return 0;
@@ -179,11 +223,19 @@ int sl_server_rebuild(const char *why, sl_buf_t *err)
                                                    server.config_text.n, server.config_path, err)
                            : sl_config_default();
     int r = -1;
+    if (cfg && server.rules && sl_suppress_check(cfg, server.rules, err) != 0) {
+        sl_config_free(cfg);
+        cfg = NULL;
+    }
     if (cfg) {
         uint64_t gen = atomic_fetch_add(&server.policy_gen, 1) + 1;
         pthread_mutex_lock(&server.lock);
         sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, err);
         pthread_mutex_unlock(&server.lock);
+        if (p && attach_identity_cas(p, server.current, err) != 0) {
+            sl_policy_unref(p);
+            p = NULL;
+        }
         if (p) {
             publish(p);
             sl_info("policy rebuilt (%s, generation %llu)", why, (unsigned long long)gen);
@@ -242,6 +294,10 @@ static void reload_locked(const char *why, bool only_if_changed)
     pthread_mutex_lock(&server.lock);
     sl_policy_t *p = sl_policy_new(cfg, &server.overlay, gen, &err);
     pthread_mutex_unlock(&server.lock);
+    if (p && attach_identity_cas(p, server.current, &err) != 0) {
+        sl_policy_unref(p);
+        p = NULL;
+    }
     if (p == NULL) {
         sl_error("reload (%s) rejected, keeping the running config:\n%s", why, sl_buf_cstr(&err));
         sl_buf_free(&err);
@@ -326,14 +382,49 @@ static void worker_exited_cb(uv_async_t *a)
     }
 }
 
+/* Give a new snapshot its identities' own CAs (identities[].tls), keeping
+ * those of `prev` that did not change. Nothing to do without interception.
+ * Returns 0, or -1 with the reason in `err`. */
+static int attach_identity_cas(sl_policy_t *p, const sl_policy_t *prev, sl_buf_t *err)
+{
+    if (server.certs == NULL)
+        return 0;
+    if (sl_policy_attach_cas(p, prev, (long)(p->cfg->tls.leaf_lifetime / 1000), err) != 0)
+        return -1;
+    for (size_t i = 0; i < p->cfg->n_identities; i++) {
+        const sl_identity_cfg_t *ic = &p->cfg->identities[i];
+        sl_ca_t *ca = sl_idca_ca(p->idca, ic->name);
+        if (ca == NULL)
+            continue;
+        char fp[96];
+        sl_ca_fingerprint_sha256(ca, fp);
+        if (sl_idca_kept(p->idca, ic->name)) {
+            sl_debug("identity %s: own CA kept (SHA-256 %s)", ic->name, fp);
+            continue;
+        }
+        sl_info("identity %s: own CA %s (SHA-256 %s)%s%s", ic->name,
+                ic->tls.ca_cert ? ic->tls.ca_cert : "generated (ephemeral)", fp,
+                ic->tls.ca_out ? ", certificate written to " : "",
+                ic->tls.ca_out ? ic->tls.ca_out : "");
+    }
+    return 0;
+}
+
 /* Set up the interception CA: loaded from files, or generated for this run
  * with its key in memory only. Its certificate is written where sandboxes
- * can pick it up. Returns 0 or -1 after printing why. */
-static int setup_interception(const sl_config_t *cfg)
+ * can pick it up. Then the identities' own CAs. Returns 0 or -1 after
+ * printing why. */
+static int setup_interception(sl_policy_t *p)
 {
+    const sl_config_t *cfg = p->cfg;
     sl_buf_t err = {0};
-    if (!cfg->tls.intercept)
+    if (!cfg->tls.intercept) {
+        for (size_t i = 0; i < cfg->n_identities; i++)
+            if (cfg->identities[i].tls.ca || cfg->identities[i].tls.ca_cert)
+                sl_warn("identity %s: tls (own CA) has no effect with tls.intercept: false",
+                        cfg->identities[i].name);
         return 0;
+    }
     if (cfg->tls.ca_cert)
         server.ca = sl_ca_load(cfg->tls.ca_cert, cfg->tls.ca_key, &err);
     else
@@ -362,6 +453,11 @@ static int setup_interception(const sl_config_t *cfg)
             cfg->tls.ca_cert ? cfg->tls.ca_cert : "generated for this run", fp,
             cfg->tls.ca_out ? ", certificate written to " : "",
             cfg->tls.ca_out ? cfg->tls.ca_out : "");
+    if (attach_identity_cas(p, NULL, &err) != 0) {
+        fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
     sl_buf_free(&err);
     return 0;
 }
@@ -396,7 +492,14 @@ static int setup_inspection(const sl_config_t *cfg)
         sl_buf_free(&err);
         return -1;
     }
+    if (sl_suppress_check(cfg, server.rules, &err) != 0) {
+        fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        return -1;
+    }
     sl_buf_free(&err);
+    /* Loading parsed every rule file: hand the freed parse memory back. */
+    malloc_trim(0);
     sl_info("inspection on: %zu rules, %zu KiB of compiled patterns",
             sl_ruleset_count(server.rules), sl_ruleset_db_bytes(server.rules) / 1024);
     return 0;
@@ -430,12 +533,17 @@ int sl_proxy_run(const char *config_path, sl_config_t *cfg)
     }
     server.current = p;
     sl_log_set_level(p->cfg->log_level);
+    if (listeners_free(p->cfg, &err) != 0) {
+        fprintf(stderr, "sluice: %s", sl_buf_cstr(&err));
+        sl_buf_free(&err);
+        goto out_policy;
+    }
     if (sl_audit_open(p->cfg->audit_path) != 0) {
         fprintf(stderr, "sluice: cannot open audit file %s: %s (check `audit.path`)\n",
                 p->cfg->audit_path, strerror(errno));
         goto out_policy;
     }
-    if (setup_interception(p->cfg) != 0 || setup_inspection(p->cfg) != 0)
+    if (setup_interception(p) != 0 || setup_inspection(p->cfg) != 0)
         goto out_policy;
     if (sl_admin_open(p->cfg) != 0)
         goto out_policy;

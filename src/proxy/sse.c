@@ -122,7 +122,8 @@ static ev_verdict_t judge(sl_exchange_t *x, const scan_part_t *parts, size_t np,
             fd.start = across ? 0 : fd.start - base;
             fd.end = fd.end < base ? 0 : fd.end - base;
             fd.end = fd.end > dn ? dn : fd.end;
-            sl_inspect_note(x, &fd);
+            if (sl_inspect_note(x, &fd))
+                continue; /* suppressed for this host */
             sl_action_t act = sl_respfilter_action(x, &fd);
             if (act == SL_ACT_WARN || act == SL_ACT_OFF)
                 continue;
@@ -328,7 +329,8 @@ int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_bu
         for (size_t i = 0; i < f.n && !stop; i++) {
             if (f.v[i].category != SL_CAT_LIMIT && f.v[i].end - f.v[i].start <= TAIL)
                 continue;
-            sl_inspect_note(&c->x, &f.v[i]);
+            if (sl_inspect_note(&c->x, &f.v[i]))
+                continue;
             sl_action_t act = sl_respfilter_action(&c->x, &f.v[i]);
             if (act == SL_ACT_BLOCK || act == SL_ACT_REDACT) {
                 sl_respfilter_verdict(&f.v[i], "event stream (at its end)", NULL, v);

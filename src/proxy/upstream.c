@@ -745,24 +745,17 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
 /* When credentials are configured, every response body is run through the
  * echo redactor. A compressed body cannot be redacted: it is refused when
  * this request carried a secret (fail closed), passed through otherwise.
- * Returns -1 after failing the exchange. */
+ * A compressed body is scanned for injection decoded; one that cannot be
+ * decoded is refused (inspect.undecodable). Returns -1 after failing the
+ * exchange. */
 static int setup_redaction(sl_upstream_t *up, const sl_h1_response_t *res)
 {
     sl_exchange_t *x = &up->c->x;
     sl_secret_store_t *store = x->policy->secrets;
-    if (up->c->w->server->rules && x->policy->cfg->inspect.responses &&
-        up->framing.kind != SL_H1_BODY_NONE) {
-        for (size_t i = 0; i < res->n_headers; i++) {
-            if (!sl_view_ieq(res->headers[i].name, "content-encoding") ||
-                sl_view_ieq(res->headers[i].value, "identity"))
-                continue;
+    if (up->framing.kind != SL_H1_BODY_NONE) {
+        sl_verdict_t v = {0};
+        if (sl_inspect_response_coding(up, res->headers, res->n_headers, &v) != 0) {
             sl_client_t *c = up->c;
-            sl_verdict_t v = {
-                .blocked = true, .rule = "inspection-limit", .scanner = "inspect:limit"};
-            snprintf(v.reason, sizeof v.reason,
-                     "the upstream sent a compressed response (Content-Encoding: %.40s) although "
-                     "sluice asked for identity; it cannot be inspected",
-                     res->headers[i].value.p);
             c->up = NULL;
             c->flags |= SL_CF_CLOSE_AFTER;
             sl_upstream_close(up);
@@ -820,6 +813,11 @@ static void process_response_head(sl_upstream_t *up)
                 up_fail(up, 502, "bad-response", "101 Switching Protocols without an upgrade");
                 return;
             }
+            const char *wserr = NULL;
+            if (switching && sl_websocket_start(c, &res, &wserr) != 0) {
+                up_fail(up, 502, "websocket-uninspectable", wserr);
+                return;
+            }
             client_head(up, &res, &h, false);
             uv_buf_t b = uv_buf_init(h.p, (unsigned)h.n);
             bool ok = to_client(up, &b, 1);
@@ -828,14 +826,17 @@ static void process_response_head(sl_upstream_t *up)
             if (!ok)
                 return;
             if (switching) {
-                /* WebSocket and other upgrades: the seam for frame inspection. */
+                /* A WebSocket is relayed frame by frame when c->ws is set
+                 * (websocket.c); other upgrades are a tunnel. */
                 c->x.status = 101;
                 c->x.verdict = "allow";
                 c->state = SL_CS_TUNNEL;
                 c->flags |= SL_CF_CLOSE_AFTER | SL_CF_REQ_DONE;
                 sl_upstream_start_tunnel(up);
                 sl_client_update_reading(c);
-                if (up->in.n) {
+                if (up->in.n && c->ws) {
+                    sl_websocket_from_upstream(up);
+                } else if (up->in.n) {
                     uv_buf_t rest = uv_buf_init(up->in.p, (unsigned)up->in.n);
                     if (!to_client(up, &rest, 1))
                         return;
@@ -965,6 +966,10 @@ static void up_on_data(sl_upstream_t *up)
     case SL_US_TUNNEL: {
         if (up->in.n == 0 || up->c == NULL)
             return;
+        if (up->c->ws) {
+            sl_websocket_from_upstream(up);
+            return;
+        }
         uv_buf_t b = uv_buf_init(up->in.p, (unsigned)up->in.n);
         if (to_client(up, &b, 1)) {
             sl_buf_reset(&up->in);

@@ -36,7 +36,7 @@ struct sl_certcache {
     EVP_PKEY *leaf_key; /* shared by every leaf */
     /* Extensions identical on every leaf, encoded once. */
     X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_aki;
-    SSL_CTX *base;              /* settings + leaf key + CA chain, no leaf */
+    SSL_CTX *base;              /* settings + leaf key, no leaf */
     long lifetime;              /* seconds from now to notAfter */
     time_t (*now)(void *arg);   /* clock */
     void *now_arg;              /* its argument */
@@ -264,7 +264,7 @@ fail:
     return NULL;
 }
 
-/* A server context with the leaf key and the CA chain, presenting `leaf`
+/* A server context with the leaf key, presenting `leaf`
  * if not NULL (the base context has none: sl_certcache_use sets it per
  * connection). */
 static SSL_CTX *make_ctx(sl_certcache_t *c, X509 *leaf)
@@ -281,10 +281,14 @@ static SSL_CTX *make_ctx(sl_certcache_t *c, X509 *leaf)
     if (SSL_CTX_set_num_tickets(ctx, 0) != 1 || SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set1_groups_list(ctx, GROUPS) != 1)
         goto fail;
-    /* Key first: the chain attaches to the key's slot, and a leaf set later
-     * (here or per SSL) lands in the same slot and keeps the chain. */
-    if (SSL_CTX_use_PrivateKey(ctx, c->leaf_key) != 1 ||
-        SSL_CTX_add1_chain_cert(ctx, sl_ca_cert(c->ca)) != 1)
+    /* The chain is the leaf alone: the CA is self-signed and every client
+     * that can accept the leaf has it as a trust anchor already (RFC 8446
+     * 4.4.2 and RFC 5246 7.4.2 let a server omit it). Sending it costs each
+     * client a certificate decode per handshake. NO_AUTO_CHAIN: without it
+     * OpenSSL would try to build a chain from the (empty) store on every
+     * handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    if (SSL_CTX_use_PrivateKey(ctx, c->leaf_key) != 1)
         goto fail;
     if (leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) != 1)
         goto fail;

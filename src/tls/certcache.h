@@ -62,8 +62,9 @@ void sl_certcache_set_clock(sl_certcache_t *c, time_t (*now)(void *arg), void *a
  * critical, for hosts over 64 bytes), SAN DNS:host or IP:addr, EKU
  * serverAuth, keyUsage digitalSignature, basicConstraints CA:FALSE,
  * authorityKeyIdentifier, random 128-bit serial, notBefore now - 1 h,
- * notAfter now + lifetime (clamped to the CA's notAfter); the chain sent is
- * leaf + CA certificate. The context: TLS 1.2 and 1.3 only, ECDHE-ECDSA AEAD
+ * notAfter now + lifetime (clamped to the CA's notAfter); the leaf is sent
+ * alone (no chain certificates, SSL_MODE_NO_AUTO_CHAIN: the client has the
+ * CA as its trust anchor). The context: TLS 1.2 and 1.3 only, ECDHE-ECDSA AEAD
  * suites for 1.2, no session tickets and no session cache (every
  * intercepted connection is a full handshake; nothing to leak across
  * sandboxes), no renegotiation, and an ALPN callback that selects
@@ -81,7 +82,7 @@ SSL_CTX *sl_certcache_get_n(sl_certcache_t *c, const char *host, size_t n, const
 
 /* The cheaper path (see docs/tls.md, "Two ways to use the cache"): one
  * shared server context with every setting of sl_certcache_get's contexts,
- * the leaf key and the CA chain, but no leaf. Create each intercepted
+ * the leaf key, but no leaf. Create each intercepted
  * connection's SSL from it, then call sl_certcache_use. Returns a new
  * reference (SSL_CTX_free it). Per new host this saves an SSL_CTX_new,
  * which in OpenSSL 3.0 costs several times the leaf signature. */

@@ -144,6 +144,25 @@ def test_run_refuses_bad_config(tmp_path):
     assert "%s:14:1" % p in r.stderr
 
 
+def test_second_instance_on_the_same_port_is_refused(sluice_factory, tmp_path):
+    """SO_REUSEPORT would let a second process silently take a share of the
+    port's connections: a second sluice must refuse to start, before it
+    writes anything (the first instance's CA certificate stays in place)."""
+    ca_out = tmp_path / "ca.pem"
+    first = sluice_factory(overrides={"tls": {"intercept": True, "ca_out": str(ca_out)}})
+    before = ca_out.read_bytes()
+    cfg = first.make_config(first.port)
+    second = tmp_path / "second.yaml"
+    second.write_text(to_yaml(cfg) + "\n")
+    r = subprocess.run([sluice_bin(), "run", "-c", str(second)], capture_output=True, text=True,
+                       timeout=30, env=clean_env())
+    assert r.returncode == 1
+    assert "cannot listen on 127.0.0.1:%d: address already in use" % first.port in r.stderr
+    assert ca_out.read_bytes() == before
+    assert first.alive()
+    assert first.get(U + "/fixed", timeout=5).status_code == 200
+
+
 # ---- reload ----
 
 def wait_for(pred, timeout=6.0, step=0.1):

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls/ca.h"
+#include "tls/idca.h"
 
 typedef struct dir {
     char path[64];
@@ -424,6 +425,199 @@ static void test_load_refusals(void **state)
     dir_remove(&d2);
 }
 
+/* Does the leaf `certs` presents for `host` verify under `ca`'s key? */
+static bool leaf_signed_by(sl_certcache_t *certs, const char *host, sl_ca_t *ca)
+{
+    const char *why = NULL;
+    SSL_CTX *ctx = sl_certcache_get(certs, host, &why);
+    assert_non_null(ctx);
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    assert_non_null(leaf);
+    bool ok = X509_verify(leaf, X509_get0_pubkey(sl_ca_cert(ca))) == 1;
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return ok;
+}
+
+static ino_t file_ino(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* Two identities, two CAs: each cache's leaves verify under its own CA
+ * only, and each CA certificate lands in its own ca_out. */
+static void test_idca_separate(void **state)
+{
+    dir_t d;
+    dir_make(&d);
+    char out_a[128], out_b[128];
+    snprintf(out_a, sizeof out_a, "%s/a.pem", d.path);
+    snprintf(out_b, sizeof out_b, "%s/b.pem", d.path);
+    sl_idca_spec_t specs[] = {{.identity = "agent-a", .ca_out = out_a},
+                              {.identity = "agent-b", .ca_out = out_b}};
+    sl_buf_t err = {0};
+    sl_idca_set_t *s = sl_idca_build(specs, 2, NULL, 3600, &err);
+    assert_non_null(s);
+    assert_int_equal(sl_idca_count(s), 2);
+    sl_ca_t *a = sl_idca_ca(s, "agent-a"), *b = sl_idca_ca(s, "agent-b");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    assert_int_not_equal(X509_cmp(sl_ca_cert(a), sl_ca_cert(b)), 0);
+    assert_null(sl_idca_ca(s, "agent-c"));
+    assert_null(sl_idca_certs(s, "agent-c"));
+    assert_false(sl_idca_kept(s, "agent-a"));
+    sl_certcache_t *ca_ = sl_idca_certs(s, "agent-a"), *cb = sl_idca_certs(s, "agent-b");
+    assert_ptr_not_equal(ca_, cb);
+    assert_true(leaf_signed_by(ca_, "api.example.com", a));
+    assert_false(leaf_signed_by(ca_, "api.example.com", b));
+    assert_true(leaf_signed_by(cb, "api.example.com", b));
+    assert_false(leaf_signed_by(cb, "api.example.com", a));
+    char *pa = slurp(out_a), *pb = slurp(out_b);
+    assert_string_equal(pa, sl_ca_cert_pem(a));
+    assert_string_equal(pb, sl_ca_cert_pem(b));
+    assert_null(strstr(pa, "PRIVATE"));
+    assert_int_equal(file_mode(out_a), 0644);
+    free(pa);
+    free(pb);
+    char cn[256];
+    X509_NAME_oneline(X509_get_subject_name(sl_ca_cert(a)), cn, sizeof cn);
+    assert_non_null(strstr(cn, "agent-a"));
+    sl_idca_unref(s);
+    unlink(out_a);
+    unlink(out_b);
+    sl_buf_free(&err);
+    dir_remove(&d);
+}
+
+/* A rebuild keeps the ephemeral CA (and its warm cache) of an identity
+ * that stays ephemeral, without rewriting its ca_out; a removed identity's
+ * CA is gone for good; switching to files replaces it. */
+static void test_idca_rebuild_keeps_ephemeral(void **state)
+{
+    dir_t d;
+    dir_make(&d);
+    char out_a[128], out_a2[128];
+    snprintf(out_a, sizeof out_a, "%s/a.pem", d.path);
+    snprintf(out_a2, sizeof out_a2, "%s/a2.pem", d.path);
+    sl_idca_spec_t one[] = {{.identity = "agent-a", .ca_out = out_a},
+                            {.identity = "agent-b", .ca_out = NULL}};
+    sl_buf_t err = {0};
+    sl_idca_set_t *s1 = sl_idca_build(one, 2, NULL, 3600, &err);
+    assert_non_null(s1);
+    sl_ca_t *a1 = sl_idca_ca(s1, "agent-a");
+    sl_certcache_t *c1 = sl_idca_certs(s1, "agent-a");
+    assert_true(leaf_signed_by(c1, "x.example", a1));
+    ino_t ino = file_ino(out_a);
+
+    sl_idca_set_t *s2 = sl_idca_build(one, 2, s1, 600, &err);
+    assert_non_null(s2);
+    assert_ptr_equal(sl_idca_ca(s2, "agent-a"), a1);
+    assert_ptr_equal(sl_idca_certs(s2, "agent-a"), c1);
+    assert_true(sl_idca_kept(s2, "agent-a"));
+    assert_true(sl_idca_kept(s2, "agent-b"));
+    assert_int_equal(file_ino(out_a), ino); /* not rewritten */
+    sl_idca_unref(s1);                      /* the kept entry outlives the old set */
+    sl_certcache_stats_t st;
+    sl_certcache_stats(c1, &st);
+    uint64_t mints = st.mints;
+    assert_true(leaf_signed_by(sl_idca_certs(s2, "agent-a"), "x.example", a1));
+    sl_certcache_stats(c1, &st);
+    assert_int_equal(st.mints, mints); /* served from the kept cache */
+
+    /* A deleted ca_out is written again; a new ca_out gets the same CA. */
+    unlink(out_a);
+    sl_idca_spec_t moved[] = {{.identity = "agent-a", .ca_out = out_a2}};
+    sl_idca_set_t *s3 = sl_idca_build(moved, 1, s2, 600, &err);
+    assert_non_null(s3);
+    assert_ptr_equal(sl_idca_ca(s3, "agent-a"), a1);
+    char *p = slurp(out_a2);
+    assert_string_equal(p, sl_ca_cert_pem(a1));
+    free(p);
+    assert_null(sl_idca_ca(s3, "agent-b"));
+    char fp_b[96];
+    sl_ca_fingerprint_sha256(sl_idca_ca(s2, "agent-b"), fp_b);
+    sl_idca_unref(s2);
+
+    /* agent-b comes back: a new CA, never the dropped one. */
+    sl_idca_set_t *s4 = sl_idca_build(one, 2, s3, 600, &err);
+    assert_non_null(s4);
+    assert_false(sl_idca_kept(s4, "agent-b"));
+    char fp_b2[96];
+    sl_ca_fingerprint_sha256(sl_idca_ca(s4, "agent-b"), fp_b2);
+    assert_string_not_equal(fp_b, fp_b2);
+    assert_ptr_equal(sl_idca_ca(s4, "agent-a"), a1);
+
+    /* agent-a switches to a CA from files: the ephemeral one is replaced. */
+    assert_int_equal(sl_ca_init_files(d.cert, d.key, "files CA", 0, false, &err), 0);
+    sl_idca_spec_t files[] = {{.identity = "agent-a", .ca_cert = d.cert, .ca_key = d.key}};
+    sl_idca_set_t *s5 = sl_idca_build(files, 1, s4, 600, &err);
+    assert_non_null(s5);
+    assert_ptr_not_equal(sl_idca_ca(s5, "agent-a"), a1);
+    assert_false(sl_idca_kept(s5, "agent-a"));
+    assert_true(
+        leaf_signed_by(sl_idca_certs(s5, "agent-a"), "x.example", sl_idca_ca(s5, "agent-a")));
+    assert_false(leaf_signed_by(sl_idca_certs(s5, "agent-a"), "x.example", a1));
+
+    sl_idca_unref(s3);
+    sl_idca_unref(s4);
+    sl_idca_unref(s5);
+    unlink(out_a);
+    unlink(out_a2);
+    sl_buf_free(&err);
+    dir_remove(&d);
+}
+
+/* A CA from files: kept while the files hold the same certificate,
+ * replaced when they change, and every sl_ca_load refusal applies, naming
+ * the identity and the file. */
+static void test_idca_files(void **state)
+{
+    dir_t d;
+    dir_make(&d);
+    sl_buf_t err = {0};
+    assert_int_equal(sl_ca_init_files(d.cert, d.key, "agent-a CA", 0, false, &err), 0);
+    sl_idca_spec_t sp[] = {{.identity = "agent-a", .ca_cert = d.cert, .ca_key = d.key}};
+    sl_idca_set_t *s1 = sl_idca_build(sp, 1, NULL, 3600, &err);
+    assert_non_null(s1);
+    sl_ca_t *a1 = sl_idca_ca(s1, "agent-a");
+    sl_idca_set_t *s2 = sl_idca_build(sp, 1, s1, 3600, &err);
+    assert_non_null(s2);
+    assert_ptr_equal(sl_idca_ca(s2, "agent-a"), a1);
+    assert_true(sl_idca_kept(s2, "agent-a"));
+
+    /* Rotated files: a new CA. */
+    assert_int_equal(sl_ca_init_files(d.cert, d.key, "agent-a CA 2", 0, true, &err), 0);
+    sl_idca_set_t *s3 = sl_idca_build(sp, 1, s2, 3600, &err);
+    assert_non_null(s3);
+    assert_ptr_not_equal(sl_idca_ca(s3, "agent-a"), a1);
+    assert_false(sl_idca_kept(s3, "agent-a"));
+
+    /* A key others can read: refused, and no set at all. */
+    assert_int_equal(chmod(d.key, 0640), 0);
+    sl_buf_reset(&err);
+    assert_null(sl_idca_build(sp, 1, s3, 3600, &err));
+    expect_err(&err, "identity agent-a");
+    expect_err(&err, d.key);
+    expect_err(&err, "chmod 600");
+    assert_int_equal(chmod(d.key, 0600), 0);
+
+    /* A ca_out that cannot be written fails the build too. */
+    sl_idca_spec_t bad_out[] = {{.identity = "agent-z", .ca_out = "/nonexistent/dir/z.pem"}};
+    sl_buf_reset(&err);
+    assert_null(sl_idca_build(bad_out, 1, NULL, 3600, &err));
+    expect_err(&err, "identity agent-z");
+    expect_err(&err, "/nonexistent/dir/z.pem");
+
+    sl_idca_unref(s1);
+    sl_idca_unref(s2);
+    sl_idca_unref(s3);
+    sl_buf_free(&err);
+    dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +627,9 @@ int main(void)
         cmocka_unit_test(test_init_refuses_overwrite),
         cmocka_unit_test(test_key_mode_refused),
         cmocka_unit_test(test_load_refusals),
+        cmocka_unit_test(test_idca_separate),
+        cmocka_unit_test(test_idca_rebuild_keeps_ephemeral),
+        cmocka_unit_test(test_idca_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

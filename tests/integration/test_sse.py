@@ -7,6 +7,7 @@ upstream sends event 2), clean streams byte-identical, an injection in one
 event or split over two ends the stream (block) or is redacted (redact) or
 audited (warn); plain bodies are redacted/warned as well."""
 
+import gzip
 import json
 import socket
 import ssl
@@ -51,8 +52,8 @@ class ScriptUpstream:
         self.stop = False
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def add(self, path, steps, ctype="text/event-stream", framing="chunked"):
-        self.scripts[path] = (ctype, framing, steps)
+    def add(self, path, steps, ctype="text/event-stream", framing="chunked", headers=""):
+        self.scripts[path] = (ctype, framing, steps, headers)
         self.sent[path] = []
 
     def _accept(self):
@@ -78,8 +79,8 @@ class ScriptUpstream:
             path = target.split("?")[0]
             if path.startswith("http"):
                 path = "/" + path.split("/", 3)[3]
-            ctype, framing, steps = self.scripts[path]
-            head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n" % ctype
+            ctype, framing, steps, extra = self.scripts[path]
+            head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s" % (ctype, extra)
             if framing == "chunked":
                 head += "Transfer-Encoding: chunked\r\n"
             elif framing == "length":
@@ -461,6 +462,27 @@ def test_plain_body_block_still_refused(sluice_factory, sse_up):
     proxy = start(sluice_factory, sse_up)
     r = proxy.get("http://upstream.test/b")
     assert r.status_code == 403 and r.headers["X-Sluice-Blocked"] == RULE
+
+
+def test_suppression_applies_to_event_streams(sluice_factory, sse_up):
+    sse_up.add("/sup", [ev(INJECTION), ev("ok")])
+    proxy = start(sluice_factory, sse_up, {"suppress": [
+        {"rule": RULE, "hosts": ["upstream.test"], "reason": "a prompt-engineering course"}]})
+    c = Client(proxy, "/sup")
+    assert c.read_all() == sent_bytes(sse_up, "/sup")
+    c.close()
+    a = proxy.audit(1)[0]
+    assert a["verdict"] == "allow" and RULE + ":suppressed[0]" in a["findings"]
+
+
+def test_content_coded_body_cannot_be_redacted_so_it_is_refused(sluice_factory, sse_up):
+    page = gzip.compress(("<p>%s</p>" % INJECTION).encode())
+    sse_up.add("/gz", [page], ctype="text/html", framing="length",
+               headers="Content-Encoding: gzip\r\n")
+    proxy = start(sluice_factory, sse_up, {"redact": [RULE]})
+    r = proxy.get("http://upstream.test/gz")
+    assert r.status_code == 403 and r.headers["X-Sluice-Blocked"] == RULE
+    assert "cannot redact" in r.json()["reason"]
 
 
 # ---- inside an intercepted TLS tunnel ---------------------------------------

@@ -874,6 +874,8 @@ static bool elem_file(sl_cfg_ctx_t *ctx, yaml_node_t *node, const sl_cfg_field_t
 }
 STR_LIST(file_list, elem_file, "a file or directory path");
 
+/* Index = sl_action_t value (block 0, redact 1, warn 2). */
+static const char *const response_actions[] = {"block", "redact", "warn", NULL};
 static const char *check_reason(sl_view_t v)
 {
     for (size_t i = 0; i < v.n; i++)
@@ -967,6 +969,16 @@ static const sl_cfg_field_t inspect_fields[] = {
      SL_CFG_LIST_AT(sl_config_t, inspect.warn, inspect.n_warn),
      .sub = &rule_id_list,
      .example = "warn: [credit-card-number]"},
+    {.key = "redact",
+     .type = &sl_cfg_type_list,
+     SL_CFG_LIST_AT(sl_config_t, inspect.redact, inspect.n_redact),
+     .sub = &rule_id_list,
+     .example = "redact: [inj-ignore-previous-instructions]"},
+    {.key = "response_action",
+     .type = &sl_cfg_type_enum,
+     SL_CFG_AT(sl_config_t, inspect.response_action),
+     .sub = response_actions,
+     .example = "response_action: redact"},
     {.key = "suppress",
      .type = &sl_cfg_type_list,
      SL_CFG_LIST_AT(sl_config_t, inspect.suppress, inspect.n_suppress),

@@ -176,6 +176,10 @@ typedef struct sl_config {
         size_t n_disable;
         char **warn;        /* rule ids downgraded to warn (audited, not refused) */
         size_t n_warn;
+        char **redact;      /* rule ids set to redact (responses: span replaced; outbound: block) */
+        size_t n_redact;
+        int response_action; /* sl_action_t taken on responses for rules whose action is block:
+                                SL_ACT_BLOCK (default), SL_ACT_REDACT or SL_ACT_WARN */
         sl_suppress_cfg_t *suppress; /* per-rule, per-host exceptions */
         size_t n_suppress;
         uint64_t decode_limit; /* decoded bytes of one content-coded body (default 64 MiB) */

@@ -29,22 +29,30 @@
 
 #define HOLD 1024
 
+bool sl_inspect_note(sl_exchange_t *x, const sl_finding_t *fd)
+{
+    int sup = fd->category == SL_CAT_LIMIT
+                  ? -1
+                  : sl_suppress_match(x->policy->cfg, fd->rule_id, x->target.host);
+    char note[96];
+    snprintf(note, sizeof note, sup < 0 ? "%s" : "%s:suppressed[%d]", fd->rule_id, sup);
+    size_t used = strlen(x->findings);
+    if (used + strlen(note) + 2 < sizeof x->findings && !strstr(x->findings, note))
+        snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "", note);
+    return sup >= 0;
+}
+
 /* Turn findings into a decision: the first blocking one refuses; warn
  * findings are noted for the audit event, suppressed ones (inspect.suppress)
- * as "rule:suppressed[N]". Returns true when refused. */
+ * as "rule:suppressed[N]". Redact is not applied to what leaves (a
+ * half-redacted credential is still a leak): it blocks there. Returns true
+ * when refused. */
 static bool decide(sl_exchange_t *x, const sl_findings_t *f, const char *surface, sl_verdict_t *v)
 {
     for (size_t i = 0; i < f->n; i++) {
         const sl_finding_t *fd = &f->v[i];
-        int sup = fd->category == SL_CAT_LIMIT
-                      ? -1
-                      : sl_suppress_match(x->policy->cfg, fd->rule_id, x->target.host);
-        char note[96];
-        snprintf(note, sizeof note, sup < 0 ? "%s" : "%s:suppressed[%d]", fd->rule_id, sup);
-        size_t used = strlen(x->findings);
-        if (used + strlen(note) + 2 < sizeof x->findings && !strstr(x->findings, note))
-            snprintf(x->findings + used, sizeof x->findings - used, "%s%s", used ? "," : "", note);
-        if (sup >= 0 || (fd->action != SL_ACT_BLOCK && fd->category != SL_CAT_LIMIT))
+        if (sl_inspect_note(x, fd) || (fd->action != SL_ACT_BLOCK && fd->action != SL_ACT_REDACT &&
+                                       fd->category != SL_CAT_LIMIT))
             continue;
         v->blocked = true;
         v->rule = fd->rule_id;
@@ -364,10 +372,13 @@ bool sl_inspect_binary_type(sl_view_t ct)
     return false;
 }
 
-int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_verdict_t *v)
+int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_buf_t *out,
+                             sl_verdict_t *v)
 {
     sl_client_t *c = up->c;
     const sl_ruleset_t *rs = c->w->server->rules;
+    if (up->sse)
+        return sl_sse_response(up, p, n, done, out, v);
     if (rs == NULL || !c->x.policy->cfg->inspect.responses || up->binary_body)
         return 0;
     if (up->idecoder == NULL && up->istream == NULL && n > 0 && looks_binary(p, n)) {
@@ -395,15 +406,16 @@ int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool do
         sl_inspect_stream_close(up->istream, &f);
         up->istream = NULL;
     }
-    bool blocked = decide(&c->x, &f, "response", v);
+    int r = sl_respfilter_plain(up, &f, p, n, done, out, v);
     sl_findings_free(&f);
-    if (!blocked && sl_rpcgate_response_body(up, p, n, done, v) != 0)
-        blocked = true;
-    return blocked ? -1 : 0;
+    if (r >= 0 && sl_rpcgate_response_body(up, p, n, done, v) != 0)
+        r = -1;
+    return r;
 }
 
 void sl_inspect_response_done(sl_upstream_t *up)
 {
+    sl_respfilter_free(up);
     if (up->istream)
         sl_inspect_stream_close(up->istream, NULL);
     up->istream = NULL;

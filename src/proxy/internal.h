@@ -2,6 +2,7 @@
 #ifndef SLUICE_PROXY_INTERNAL_H
 #define SLUICE_PROXY_INTERNAL_H
 
+#include "inspect/inspect.h"
 #include "proxy/proxy-t.h"
 
 /* io.c: write bufs to a stream, trying a synchronous write first and
@@ -50,9 +51,44 @@ void sl_inspect_request_done(sl_exchange_t *x);
 bool sl_inspect_request_coding(sl_client_t *c, const sl_h1_header_t *h, size_t n, sl_verdict_t *v);
 int sl_inspect_response_coding(sl_upstream_t *up, const sl_h1_header_t *h, size_t n,
                                sl_verdict_t *v);
-int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done,
+/* Response body filter results (docs/inspection.md, "Actions on responses"): */
+#define SL_RESP_PASS 0 /* deliver the bytes as given */
+#define SL_RESP_OUT 1  /* deliver `out` instead (redacted, or held back: may be empty) */
+#define SL_RESP_END 2  /* deliver `out`, then end the response here (verdict filled) */
+/* -1: refused (verdict filled): a refusal if nothing was sent yet, else cut off. */
+int sl_inspect_response_body(sl_upstream_t *up, const char *p, size_t n, bool done, sl_buf_t *out,
                              sl_verdict_t *v);
 void sl_inspect_response_done(sl_upstream_t *up);
+/* Note a finding's rule id in the exchange's audit list ("rule:suppressed[N]"
+ * when entry N of inspect.suppress covers it for this host). Returns true
+ * when suppressed: the finding then takes no action. */
+bool sl_inspect_note(sl_exchange_t *x, const sl_finding_t *f);
+
+/* respfilter.c: response-side actions (block, redact, warn). */
+/* A response head arrived: decide SSE mode, whether the body may be
+ * rewritten (up->rewrite) and whether a small body is held whole. */
+void sl_respfilter_head(sl_upstream_t *up, const sl_h1_response_t *res);
+/* The action a response finding takes under the exchange's policy
+ * (inspect.response_action applies to rules whose action is block). */
+sl_action_t sl_respfilter_action(const sl_exchange_t *x, const sl_finding_t *f);
+/* Fill a verdict from a blocking response finding (`how` is appended to the reason). */
+void sl_respfilter_verdict(const sl_finding_t *f, const char *where, const char *how,
+                           sl_verdict_t *v);
+/* Plain (non-SSE) body: `f` holds the stream findings of this call (offsets
+ * absolute from the body's first byte), p/n the bytes just scanned. Applies
+ * the actions; returns an SL_RESP_* code or -1. */
+int sl_respfilter_plain(sl_upstream_t *up, const sl_findings_t *f, const char *p, size_t n,
+                        bool done, sl_buf_t *out, sl_verdict_t *v);
+/* Replace the spans of `spans` (offsets relative to `base`) in p/n by
+ * "[sluice:redacted:RULE]" markers, appending the result to `out`. */
+void sl_respfilter_redact(const char *p, size_t n, uint64_t base, const sl_findings_t *spans,
+                          sl_buf_t *out);
+/* Free the response filter state. */
+void sl_respfilter_free(sl_upstream_t *up);
+
+/* sse.c: text/event-stream responses, scanned and delivered per event. */
+int sl_sse_response(sl_upstream_t *up, const char *p, size_t n, bool done, sl_buf_t *out,
+                    sl_verdict_t *v);
 /* Is this Content-Type a non-text media type (not scanned for injection)? */
 bool sl_inspect_binary_type(sl_view_t content_type);
 /* Turn findings into a decision for exchange `x` (suppressions applied,

@@ -212,6 +212,9 @@ struct sl_upstream {
     bool sent_body;                    /* response bytes already reached the client */
     bool binary_body; /* media type or first bytes say the body is not text: no injection scan */
     bool chunk_out;                    /* the client gets this response body chunked */
+    bool sse;     /* text/event-stream relayed event by event (src/proxy/sse.c) */
+    bool rewrite; /* inspection may change the body's length: no Content-Length to the client */
+    struct sl_respfilter *rf; /* response actions state (redaction, SSE events), or NULL */
     bool got_bytes;                    /* any response byte seen for the current request */
     struct sockaddr_storage addrs[8];  /* checked addresses to try, in order */
     int n_addrs, next_addr;

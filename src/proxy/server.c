@@ -468,7 +468,7 @@ static int setup_inspection(const sl_config_t *cfg)
 {
     if (!cfg->inspect.enabled)
         return 0;
-    size_t n = cfg->inspect.n_disable + cfg->inspect.n_warn;
+    size_t n = cfg->inspect.n_disable + cfg->inspect.n_warn + cfg->inspect.n_redact;
     sl_rule_override_t *ov = n ? calloc(n, sizeof *ov) : NULL;
     size_t k = 0;
     for (size_t i = 0; i < cfg->inspect.n_disable; i++)
@@ -477,6 +477,9 @@ static int setup_inspection(const sl_config_t *cfg)
     for (size_t i = 0; i < cfg->inspect.n_warn; i++)
         ov[k++] =
             (sl_rule_override_t){.id = cfg->inspect.warn[i], .action = SL_ACT_WARN, .severity = -1};
+    for (size_t i = 0; i < cfg->inspect.n_redact; i++)
+        ov[k++] = (sl_rule_override_t){
+            .id = cfg->inspect.redact[i], .action = SL_ACT_REDACT, .severity = -1};
     sl_ruleset_opts_t opts = {.paths = (const char *const *)cfg->inspect.rules,
                               .n_paths = cfg->inspect.n_rules,
                               .overrides = ov,

@@ -583,7 +583,10 @@ static void response_complete(sl_upstream_t *up)
 static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
 {
     sl_verdict_t v = {0};
-    if (sl_inspect_response_body(up, p, n, done, &v) != 0) {
+    sl_buf_t filt = {0};
+    int fr = sl_inspect_response_body(up, p, n, done, &filt, &v);
+    if (fr < 0) {
+        sl_buf_free(&filt);
         sl_client_t *c = up->c;
         sl_info("request %s: response refused by %s: %s", c->x.id, v.rule, v.reason);
         if (up->out_head.n) {
@@ -602,8 +605,27 @@ static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
         }
         return false;
     }
+    if (fr != SL_RESP_PASS) {
+        p = filt.p;
+        n = filt.n;
+    }
+    if (fr == SL_RESP_END) {
+        /* Ended by policy (an SSE event): what was scanned goes out, then
+         * the body ends here and neither connection is reused. */
+        sl_client_t *c = up->c;
+        sl_info("request %s: response ended by %s: %s", c->x.id, v.rule, v.reason);
+        c->x.verdict = "block";
+        c->x.rule = v.rule;
+        c->x.scanner = v.scanner;
+        snprintf(c->x.reason, sizeof c->x.reason, "%.200s (response ended)", v.reason);
+        c->flags |= SL_CF_CLOSE_AFTER;
+        up->framing.keep_alive = false;
+        if (up->chunked)
+            up->chunked->trailers_len = 0;
+        done = true;
+    }
     sl_buf_t red = {0};
-    if (up->redact) {
+    if (up->redact && !up->sse) {
         if (n)
             sl_redactor_feed(up->redact, p, n, &red);
         if (done)
@@ -629,6 +651,11 @@ static bool emit_resp(sl_upstream_t *up, const char *p, size_t n, bool done)
     }
     bool ok = nb == 0 || to_client(up, b, nb);
     sl_buf_free(&red);
+    sl_buf_free(&filt);
+    if (ok && fr == SL_RESP_END) {
+        response_complete(up);
+        return false;
+    }
     return ok;
 }
 
@@ -691,7 +718,7 @@ static void client_head(sl_upstream_t *up, const sl_h1_response_t *res, sl_buf_t
                   (sl_view_ieq(f->name, "upgrade") || sl_view_ieq(f->name, "connection"))))
                 continue;
         }
-        if (final && up->redact && sl_view_ieq(f->name, "content-length"))
+        if (final && (up->redact || up->rewrite) && sl_view_ieq(f->name, "content-length"))
             continue; /* redaction may change the length */
         sl_buf_append_view(h, f->name);
         sl_buf_append(h, ": ", 2);
@@ -833,12 +860,13 @@ static void process_response_head(sl_upstream_t *up)
                 up->binary_body = sl_inspect_binary_type(res.headers[i].value);
         if (setup_redaction(up, &res) != 0)
             return;
+        sl_respfilter_head(up, &res);
         up->chunk_out = c->x.client_minor == 1 && up->framing.kind != SL_H1_BODY_UNTIL_CLOSE &&
                         up->framing.kind != SL_H1_BODY_NONE &&
-                        (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact);
+                        (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact || up->rewrite);
         if (up->framing.kind == SL_H1_BODY_UNTIL_CLOSE ||
             (up->framing.kind != SL_H1_BODY_NONE && c->x.client_minor == 0 &&
-             (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact)) ||
+             (up->framing.kind == SL_H1_BODY_CHUNKED || up->redact || up->rewrite)) ||
             up->w->draining)
             c->flags |= SL_CF_CLOSE_AFTER;
         sl_buf_free(&h);
@@ -866,9 +894,10 @@ static void process_response_head(sl_upstream_t *up)
         }
         relay_body(up);
         /* With response inspection the head waits for the first body bytes,
-         * so a refusal can still replace the whole response. */
+         * so a refusal can still replace the whole response; an event stream
+         * may idle before its first event, so its head goes out at once. */
         if (up->state == SL_US_BODY &&
-            !(up->w->server->rules && c->x.policy->cfg->inspect.responses))
+            (!(up->w->server->rules && c->x.policy->cfg->inspect.responses) || up->sse))
             flush_head(up);
         return;
     }

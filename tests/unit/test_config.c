@@ -671,6 +671,27 @@ static void test_targets_and_listen(void **state)
 
 /* ---- files and the check command --------------------------------------- */
 
+static void test_inspect_response_actions(void **state)
+{
+    (void)state;
+    sl_config_t *c = load_ok("workers: 1\n");
+    assert_int_equal(c->inspect.response_action, 0); /* SL_ACT_BLOCK */
+    assert_int_equal(c->inspect.n_redact, 0);
+    sl_config_free(c);
+    c = load_ok("inspect:\n  redact: [inj-ignore-previous-instructions]\n"
+                "  response_action: warn\n");
+    assert_int_equal(c->inspect.response_action, 2); /* SL_ACT_WARN */
+    assert_int_equal(c->inspect.n_redact, 1);
+    assert_string_equal(c->inspect.redact[0], "inj-ignore-previous-instructions");
+    sl_config_free(c);
+    c = load_ok("inspect: { response_action: redact }\n");
+    assert_int_equal(c->inspect.response_action, 1); /* SL_ACT_REDACT */
+    sl_config_free(c);
+    expect_error_part("inspect: { response_action: off }\n",
+                      "t.yaml:1:29: inspect.response_action: invalid value \"off\"");
+    expect_error_part("inspect: { redact: [\"bad id\"] }\n", "t.yaml:1:21:");
+}
+
 static void test_load_file(void **state)
 {
     (void)state;
@@ -840,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_examples_load),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_check_command),
+        cmocka_unit_test(test_inspect_response_actions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,26 +261,16 @@ static inline bool ascii_alpha(unsigned char c)
     return (unsigned char)((c | 0x20) - 'a') < 26;
 }
 
-/* Number of words (up to `want`) ending at p[n] whose lengths are those of
- * list words (3..8 letters); separators are runs of non-letters. */
-static unsigned bip39_shaped_words(const char *p, size_t n, unsigned want)
+/* The word before offset *e (separators are runs of non-letters): sets *s
+ * and *e to its bounds; false at the start of the text. */
+static bool prev_word(const char *p, size_t *s, size_t *e)
 {
-    unsigned nw = 0;
-    size_t e = n;
-    while (e > 0 && !ascii_alpha((unsigned char)p[e - 1]))
-        e--;
-    while (e > 0 && nw < want) {
-        size_t s = e;
-        while (s > 0 && ascii_alpha((unsigned char)p[s - 1]))
-            s--;
-        if (e - s < 3 || e - s > 8)
-            break;
-        nw++;
-        e = s;
-        while (e > 0 && !ascii_alpha((unsigned char)p[e - 1]))
-            e--;
-    }
-    return nw;
+    while (*e > 0 && !ascii_alpha((unsigned char)p[*e - 1]))
+        (*e)--;
+    *s = *e;
+    while (*s > 0 && ascii_alpha((unsigned char)p[*s - 1]))
+        (*s)--;
+    return *s < *e;
 }
 
 bool sl_val_bip39_tail(const char *p, size_t n)
@@ -288,18 +278,19 @@ bool sl_val_bip39_tail(const char *p, size_t n)
     /* The engine calls this at every word end of a long lowercase run (prose
      * gives many). Most runs hold a 1-, 2- or 9+-letter word among their last
      * twelve: counting word lengths first rejects them without a lookup. */
-    if (bip39_shaped_words(p, n, BIP39_MIN_WORDS) < BIP39_MIN_WORDS)
+    size_t s, e = n;
+    unsigned shaped = 0;
+    while (shaped < BIP39_MIN_WORDS && prev_word(p, &s, &e) && e - s >= 3 && e - s <= 8) {
+        shaped++;
+        e = s;
+    }
+    if (shaped < BIP39_MIN_WORDS)
         return false;
     /* Walk words backwards from the end while they are list words. */
     int idx[BIP39_MAX_WORDS];
     unsigned nw = 0;
-    size_t e = n;
-    while (e > 0 && !ascii_alpha((unsigned char)p[e - 1]))
-        e--;
-    while (e > 0 && nw < BIP39_MAX_WORDS) {
-        size_t s = e;
-        while (s > 0 && ascii_alpha((unsigned char)p[s - 1]))
-            s--;
+    e = n;
+    while (nw < BIP39_MAX_WORDS && prev_word(p, &s, &e)) {
         char w[9];
         size_t len = e - s;
         if (len < 3 || len > 8)
@@ -311,8 +302,6 @@ bool sl_val_bip39_tail(const char *p, size_t n)
             break;
         idx[BIP39_MAX_WORDS - 1 - nw++] = k;
         e = s;
-        while (e > 0 && !ascii_alpha((unsigned char)p[e - 1]))
-            e--;
     }
     for (unsigned L = BIP39_MIN_WORDS; L <= nw; L += 3)
         if (bip39_check(idx + BIP39_MAX_WORDS - L, L))

@@ -17,7 +17,9 @@ sluice runs twice on the benign set: `--surface body` (credential and
 financial rules: the job secretlint does) and `--surface all` (all rules).
 Startup (sluice: loading the cached compiled rules; secretlint: node and
 its rules) is measured on one empty file and reported; throughput is shown
-with and without it. Prints ratios and writes JSON to --out.
+with and without it. The engine alone (in process, files already in memory)
+is measured by `build/bench_scan --corpus DIR` on the same benign files.
+Prints ratios and writes JSON to --out.
 secretlint is installed into bench/scan/node_modules when missing (npm).
 """
 
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +56,14 @@ def flagged(results, cats=None):
                                                   for f in fs)}
 
 
+def engine_corpus(bench_scan, directory, rounds):
+    """bench_scan --corpus: in-process engine seconds for the body and all surfaces."""
+    p = subprocess.run([bench_scan, "--corpus", directory, "--rounds", str(rounds)],
+                       capture_output=True, text=True, check=True)
+    line = next(x for x in p.stdout.splitlines() if x.startswith("CORPUS "))
+    return json.loads(line[len("CORPUS "):])
+
+
 def mbps(nbytes, secs):
     return nbytes / secs / 1e6 if secs > 0 else float("inf")
 
@@ -60,6 +71,7 @@ def mbps(nbytes, secs):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sluice", default=sluice_scan.find_sluice())
+    ap.add_argument("--bench-scan", help="bench_scan binary (default: next to --sluice)")
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("-n", type=int, default=20, help="generated samples per rule")
     ap.add_argument("--seed", type=int, default=1)
@@ -69,6 +81,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if not a.sluice:
         ap.error("no sluice binary: build it (ninja -C build) or pass --sluice")
+    if not a.bench_scan:
+        a.bench_scan = os.path.join(os.path.dirname(os.path.abspath(a.sluice)), "bench_scan")
+    if not os.access(a.bench_scan, os.X_OK):
+        ap.error("no %s: ninja -C build bench_scan, or pass --bench-scan" % a.bench_scan)
     slint = secretlint.ensure_installed()
     tmp = tempfile.mkdtemp(prefix="sluice-scanbench-")
     try:
@@ -104,7 +120,9 @@ def run(a, slint, tmp):
                                                  benign, surface="body")
     sl_all, sl_all_wall, sl_all_cpu = best_of(a.rounds, sluice_scan.scan_files, a.sluice,
                                               benign, surface="all")
-    log("secretlint, benign (slow: about 0.5 MB/s)")
+    log("engine in process (bench_scan --corpus)")
+    eng = engine_corpus(a.bench_scan, benign_dir, max(a.rounds, 3))
+    log("secretlint, benign")
     st_benign, st_wall, st_cpu = best_of(a.rounds, secretlint.scan_dir, benign_dir)
 
     log("recall on the generated credentials")
@@ -140,6 +158,8 @@ def run(a, slint, tmp):
         "startup_s": {"sluice": sl_start, "secretlint": st_start},
         "throughput": {"sluice_body": tput(sl_body_wall, sl_start),
                        "sluice_all": tput(sl_all_wall, sl_start),
+                       "engine_body": tput(eng["body_s"], 0.0),
+                       "engine_all": tput(eng["all_s"], 0.0),
                        "secretlint": tput(st_wall, st_start)},
         "cpu_s": {"sluice_body": sl_body_cpu, "sluice_all": sl_all_cpu, "secretlint": st_cpu},
         "recall": {"sluice_own_rule": len(sl_own) / len(creds),
@@ -170,15 +190,18 @@ def run(a, slint, tmp):
     print("%-30s %9s %9s %12s %14s" % ("benign corpus", "wall s", "CPU s", "MB/s", "MB/s -start"))
     for name, k, cpu in (("sluice scan --surface body", "sluice_body", sl_body_cpu),
                          ("sluice scan --surface all", "sluice_all", sl_all_cpu),
+                         ("engine, body (bench_scan)", "engine_body", eng["body_s"]),
+                         ("engine, all (bench_scan)", "engine_all", eng["all_s"]),
                          ("secretlint (recommended)", "secretlint", st_cpu)):
         print("%-30s %9.2f %9.2f %12.2f %14.2f" % (name, t[k]["wall_s"], cpu, t[k]["mb_per_s"],
                                                   t[k]["mb_per_s_excl_startup"]))
     print("startup: sluice %.3f s, secretlint %.3f s" % (sl_start, st_start))
-    for k in ("sluice_body", "sluice_all"):
-        print("ratio %s / secretlint: %.0fx throughput (%.0fx without startup), %.0fx CPU" % (
-            k, t[k]["mb_per_s"] / t["secretlint"]["mb_per_s"],
-            t[k]["mb_per_s_excl_startup"] / t["secretlint"]["mb_per_s_excl_startup"],
-            st_cpu / max(doc["cpu_s"][k], 1e-9)))
+    doc["cpu_s"]["engine_body"], doc["cpu_s"]["engine_all"] = eng["body_s"], eng["all_s"]
+    for k in ("sluice_body", "sluice_all", "engine_body", "engine_all"):
+        print("ratio %s / secretlint: %.1fx throughput (%.1fx both without startup), %.1fx CPU"
+              % (k, t[k]["mb_per_s"] / t["secretlint"]["mb_per_s"],
+                 t[k]["mb_per_s_excl_startup"] / t["secretlint"]["mb_per_s_excl_startup"],
+                 st_cpu / max(doc["cpu_s"][k], 1e-9)))
     r = doc["recall"]
     print("recall on %d generated credentials: sluice %.2f%% (own rule; any finding %.2f%%), "
           "secretlint %.2f%%; found by secretlint but not sluice: %d"

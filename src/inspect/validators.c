@@ -150,7 +150,11 @@ bool sl_val_iban(const char *p, size_t n)
  * open-addressing table keyed by that prefix finds a candidate in one probe
  * or two, then one comparison confirms the whole word. */
 #define BIP39_SLOTS 4096
-static uint16_t bip39_slot[BIP39_SLOTS]; /* word index + 1, 0 = empty */
+#define BIP39_MIN_WORDS 12
+#define BIP39_MAX_WORDS 24
+static uint16_t bip39_slot[BIP39_SLOTS];     /* word index + 1, 0 = empty */
+static uint32_t bip39_slot_key[BIP39_SLOTS]; /* bip39_key() of that slot's word */
+static uint8_t bip39_slot_len[BIP39_SLOTS];  /* its length */
 
 static uint32_t bip39_key(const char *w, size_t n)
 {
@@ -169,10 +173,13 @@ __attribute__((constructor)) static void bip39_init(void)
 {
     for (int i = 0; i < SL_BIP39_NWORDS; i++) {
         const char *w = sl_bip39_words[i];
-        size_t h = bip39_hash(bip39_key(w, strlen(w)));
+        uint32_t k = bip39_key(w, strlen(w));
+        size_t h = bip39_hash(k);
         while (bip39_slot[h])
             h = (h + 1) & (BIP39_SLOTS - 1);
         bip39_slot[h] = (uint16_t)(i + 1);
+        bip39_slot_key[h] = k;
+        bip39_slot_len[h] = (uint8_t)strlen(w);
     }
 }
 
@@ -182,9 +189,11 @@ static int bip39_index(const char *w, size_t n)
         return -1;
     uint32_t k = bip39_key(w, n);
     for (size_t h = bip39_hash(k); bip39_slot[h]; h = (h + 1) & (BIP39_SLOTS - 1)) {
-        const char *m = sl_bip39_words[bip39_slot[h] - 1];
-        if (bip39_key(m, strlen(m)) == k)
-            return strncmp(m, w, n) == 0 && m[n] == '\0' ? bip39_slot[h] - 1 : -1;
+        if (bip39_slot_key[h] != k)
+            continue;
+        return bip39_slot_len[h] == n && memcmp(sl_bip39_words[bip39_slot[h] - 1], w, n) == 0
+                   ? bip39_slot[h] - 1
+                   : -1;
     }
     return -1;
 }
@@ -247,18 +256,41 @@ bool sl_val_bip39(const char *p, size_t n)
     return false;
 }
 
+static inline bool ascii_alpha(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+/* The word before offset *e (separators are runs of non-letters): sets *s
+ * and *e to its bounds; false at the start of the text. */
+static bool prev_word(const char *p, size_t *s, size_t *e)
+{
+    while (*e > 0 && !ascii_alpha((unsigned char)p[*e - 1]))
+        (*e)--;
+    *s = *e;
+    while (*s > 0 && ascii_alpha((unsigned char)p[*s - 1]))
+        (*s)--;
+    return *s < *e;
+}
+
 bool sl_val_bip39_tail(const char *p, size_t n)
 {
+    /* The engine calls this at every word end of a long lowercase run (prose
+     * gives many). Most runs hold a 1-, 2- or 9+-letter word among their last
+     * twelve: counting word lengths first rejects them without a lookup. */
+    size_t s, e = n;
+    unsigned shaped = 0;
+    while (shaped < BIP39_MIN_WORDS && prev_word(p, &s, &e) && e - s >= 3 && e - s <= 8) {
+        shaped++;
+        e = s;
+    }
+    if (shaped < BIP39_MIN_WORDS)
+        return false;
     /* Walk words backwards from the end while they are list words. */
-    int idx[24];
+    int idx[BIP39_MAX_WORDS];
     unsigned nw = 0;
-    size_t e = n;
-    while (e > 0 && !isalpha((unsigned char)p[e - 1]))
-        e--;
-    while (e > 0 && nw < 24) {
-        size_t s = e;
-        while (s > 0 && isalpha((unsigned char)p[s - 1]))
-            s--;
+    e = n;
+    while (nw < BIP39_MAX_WORDS && prev_word(p, &s, &e)) {
         char w[9];
         size_t len = e - s;
         if (len < 3 || len > 8)
@@ -268,13 +300,11 @@ bool sl_val_bip39_tail(const char *p, size_t n)
         int k = bip39_index(w, len);
         if (k < 0)
             break;
-        idx[23 - nw++] = k;
+        idx[BIP39_MAX_WORDS - 1 - nw++] = k;
         e = s;
-        while (e > 0 && !isalpha((unsigned char)p[e - 1]))
-            e--;
     }
-    for (unsigned L = 12; L <= nw; L += 3)
-        if (bip39_check(idx + 24 - L, L))
+    for (unsigned L = BIP39_MIN_WORDS; L <= nw; L += 3)
+        if (bip39_check(idx + BIP39_MAX_WORDS - L, L))
             return true;
     return false;
 }

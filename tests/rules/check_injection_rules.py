@@ -28,8 +28,6 @@ Usage: tests/rules/check_injection_rules.py [--sample N] [--no-system-corpus]
 import argparse
 import base64
 import binascii
-import ctypes
-import ctypes.util
 import glob
 import gzip
 import html
@@ -45,6 +43,9 @@ try:
     import yaml
 except ImportError:  # pragma: no cover
     sys.exit("python3-yaml missing: apt-get install -y python3-yaml")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hslib  # noqa: E402
 
 MY_FILES = {
     "injection.yaml": "injection",
@@ -178,116 +179,16 @@ def variants(text):
 
 
 # ---------------------------------------------------------------- Hyperscan
-class Hyperscan:
-    """Minimal ctypes binding to libhs: compile one pattern, scan bytes."""
-
-    HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint, ctypes.c_ulonglong,
-                               ctypes.c_ulonglong, ctypes.c_uint,
-                               ctypes.c_void_p)
-
-    class Err(ctypes.Structure):
-        _fields_ = [("message", ctypes.c_char_p), ("expression", ctypes.c_int)]
-
-    def __init__(self):
-        path = ctypes.util.find_library("hs") or "libhs.so.5"
-        self.lib = ctypes.CDLL(path)
-        self.lib.hs_compile.argtypes = [
-            ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_void_p),
-            ctypes.POINTER(ctypes.POINTER(self.Err))]
-        self.lib.hs_alloc_scratch.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
-        self.lib.hs_scan.argtypes = [
-            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, self.HANDLER, ctypes.c_void_p]
-        self.lib.hs_free_database.argtypes = [ctypes.c_void_p]
-        self.lib.hs_free_scratch.argtypes = [ctypes.c_void_p]
-        self.lib.hs_free_compile_error.argtypes = [ctypes.POINTER(self.Err)]
-        self.lib.hs_compile_multi.argtypes = [
-            ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_uint),
-            ctypes.POINTER(ctypes.c_uint), ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
-            ctypes.POINTER(ctypes.POINTER(self.Err))]
-
-    @staticmethod
-    def bits(flags):
-        b = 8  # HS_FLAG_SINGLEMATCH: one report per rule is enough here.
-        for f in flags:
-            b |= {"caseless": 1, "dotall": 2, "multiline": 4, "utf8": 32}[f]
-        return b
-
-    def compile_multi(self, patterns, flags):
-        """One block-mode database; match ids are indexes into `patterns`."""
-        n = len(patterns)
-        exprs = (ctypes.c_char_p * n)(*[p.encode("utf-8") for p in patterns])
-        fl = (ctypes.c_uint * n)(*[self.bits(f) for f in flags])
-        ids = (ctypes.c_uint * n)(*range(n))
-        db = ctypes.c_void_p()
-        err = ctypes.POINTER(self.Err)()
-        rc = self.lib.hs_compile_multi(exprs, fl, ids, n, 1, None,
-                                       ctypes.byref(db), ctypes.byref(err))
-        if rc != 0:
-            msg = err.contents.message.decode() if err else "rc=%d" % rc
-            self.lib.hs_free_compile_error(err)
-            raise RuntimeError("hs_compile_multi: " + msg)
-        return db
-
-    def scan_ids(self, db, scratch, data):
-        """Set of pattern ids matching `data`."""
-        hit = set()
-
-        def on_match(i, _frm, _to, _flags, _ctx):
-            hit.add(i)
-            return 0
-
-        cb = self.HANDLER(on_match)
-        b = data.encode("utf-8", "surrogatepass")
-        self.lib.hs_scan(db, b, len(b), 0, scratch, cb, None)
-        return hit
-
-    def scratch(self, db):
-        s = ctypes.c_void_p()
-        if self.lib.hs_alloc_scratch(db, ctypes.byref(s)) != 0:
-            raise RuntimeError("hs_alloc_scratch failed")
-        return s
-
-    def compile(self, pattern, flags):
-        bits = self.bits(flags)
-        db = ctypes.c_void_p()
-        err = ctypes.POINTER(self.Err)()
-        rc = self.lib.hs_compile(pattern.encode("utf-8"), bits, 1, None,
-                                 ctypes.byref(db), ctypes.byref(err))
-        if rc != 0:
-            msg = err.contents.message.decode() if err else "rc=%d" % rc
-            self.lib.hs_free_compile_error(err)
-            return None, msg
-        return db, None
-
-    def matches(self, db, data):
-        scratch = ctypes.c_void_p()
-        if self.lib.hs_alloc_scratch(db, ctypes.byref(scratch)) != 0:
-            raise RuntimeError("hs_alloc_scratch failed")
-        hit = []
-
-        def on_match(_id, _frm, _to, _flags, _ctx):
-            hit.append(1)
-            return 1
-
-        cb = self.HANDLER(on_match)
-        b = data.encode("utf-8", "surrogatepass")
-        self.lib.hs_scan(db, b, len(b), 0, scratch, cb, None)
-        self.lib.hs_free_scratch(scratch)
-        return bool(hit)
-
-    def free(self, db):
-        self.lib.hs_free_database(db)
-
-
 def load_hs():
-    try:
-        return Hyperscan()
-    except (OSError, AttributeError):
-        return None
+    return hslib.load()
+
+
+def compile_multi(hs, patterns, flags):
+    """One block-mode database, one report per pattern (ids index `patterns`)."""
+    db, err = hs.compile_multi(patterns, flags, extra=hs.SINGLEMATCH)
+    if err:
+        raise RuntimeError("hs_compile_multi: %s (pattern %d)" % err)
+    return db
 
 
 # ---------------------------------------------------------------- checks
@@ -442,10 +343,10 @@ def check_examples(rules, hs, problems):
         db = None
         if hs:
             t0 = time.monotonic()
-            db, err = hs.compile(r.d["pattern"], r.flags)
+            db, err = hs.compile(r.d["pattern"], r.flags, extra=hs.SINGLEMATCH)
             took = time.monotonic() - t0
             if err:
-                problems.append("%s: hyperscan: %s" % (r.id, err))
+                problems.append("%s: hyperscan: %s" % (r.id, err[0]))
             elif took > COMPILE_LIMIT:
                 # A pattern this costly to compile slows every rule reload.
                 problems.append("%s: hyperscan compile took %.1fs (> %.0fs)"
@@ -461,7 +362,7 @@ def check_examples(rules, hs, problems):
                     continue
                 if db:
                     cands = plain + (leet if r.leet else [])
-                    hgot = any(hs.matches(db, v) for v in cands)
+                    hgot = any(hs.scan(db, v, first=True) for v in cands)
                     if hgot != got:
                         problems.append(
                             "%s: python re and hyperscan disagree on %r" %
@@ -507,25 +408,24 @@ class HsCorpusScanner:
         self.hs = hs
         self.rules = rules
         self.leet_rules = [r for r in rules if r.leet]
-        self.db = hs.compile_multi([r.d["pattern"] for r in rules],
-                                   [r.flags for r in rules])
+        self.db = compile_multi(hs, [r.d["pattern"] for r in rules],
+                                [r.flags for r in rules])
         self.s = hs.scratch(self.db)
         self.ldb = self.ls = None
         if self.leet_rules:
-            self.ldb = hs.compile_multi(
-                [r.d["pattern"] for r in self.leet_rules],
+            self.ldb = compile_multi(
+                hs, [r.d["pattern"] for r in self.leet_rules],
                 [r.flags for r in self.leet_rules])
             self.ls = hs.scratch(self.ldb)
 
     def candidates(self, plain, leet):
         out = set()
         for v in plain:
-            out |= {self.rules[i].id for i in self.hs.scan_ids(self.db,
-                                                                self.s, v)}
+            out |= {self.rules[i].id for i, _f, _t in self.hs.scan(self.db, v, self.s)}
         if self.ldb:
             for v in leet:
                 out |= {self.leet_rules[i].id
-                        for i in self.hs.scan_ids(self.ldb, self.ls, v)}
+                        for i, _f, _t in self.hs.scan(self.ldb, v, self.ls)}
         return out
 
 

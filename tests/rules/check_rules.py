@@ -27,8 +27,6 @@ and a closing 'N passed, N failed' line (N = rules).
 import argparse
 import base64
 import binascii
-import ctypes
-import ctypes.util
 import glob
 import html
 import os
@@ -41,6 +39,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import formats  # noqa: E402
+import hslib  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -215,83 +214,11 @@ class PyMatcher:
         return out
 
 
-class Hyperscan:
-    """Minimal ctypes binding to libhs: compile one pattern, scan a buffer."""
-
-    FLAG = {"caseless": 1, "dotall": 2, "multiline": 4, "utf8": 32}
-    SOM_LEFTMOST = 256
-    MODE_BLOCK = 1
-    MODE_STREAM = 2
-    SOM_HORIZON_LARGE = 1 << 24
-
-    class _Err(ctypes.Structure):
-        _fields_ = [("message", ctypes.c_char_p), ("expression", ctypes.c_int)]
-
-    CB = ctypes.CFUNCTYPE(
-        ctypes.c_int, ctypes.c_uint, ctypes.c_ulonglong, ctypes.c_ulonglong,
-        ctypes.c_uint, ctypes.c_void_p,
-    )
-
-    def __init__(self):
-        name = ctypes.util.find_library("hs") or "libhs.so.5"
-        self.lib = ctypes.CDLL(name)
-        self.lib.hs_compile.argtypes = [
-            ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.POINTER(self._Err)),
-        ]
-        self.lib.hs_alloc_scratch.argtypes = [
-            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
-        self.lib.hs_scan.argtypes = [
-            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, self.CB, ctypes.c_void_p,
-        ]
-        self.lib.hs_free_database.argtypes = [ctypes.c_void_p]
-        self.lib.hs_free_scratch.argtypes = [ctypes.c_void_p]
-        self.lib.hs_free_compile_error.argtypes = [ctypes.POINTER(self._Err)]
-
-    def compile(self, pattern, flags, mode, som=True):
-        f = self.SOM_LEFTMOST if som else 0
-        for name in flags or ():
-            f |= self.FLAG[name]
-        db = ctypes.c_void_p()
-        err = ctypes.POINTER(self._Err)()
-        rc = self.lib.hs_compile(
-            pattern.encode("utf-8"), f, mode, None, ctypes.byref(db), ctypes.byref(err)
-        )
-        if rc != 0:
-            msg = err.contents.message.decode() if err else "error %d" % rc
-            if err:
-                self.lib.hs_free_compile_error(err)
-            return None, msg
-        return db, None
-
-    def free(self, db):
-        self.lib.hs_free_database(db)
-
-    def scan(self, db, data):
-        """All (start, end) byte offsets reported for data (bytes)."""
-        scratch = ctypes.c_void_p()
-        if self.lib.hs_alloc_scratch(db, ctypes.byref(scratch)) != 0:
-            raise RuntimeError("hs_alloc_scratch failed")
-        hits = []
-
-        def on_match(_id, frm, to, _flags, _ctx):
-            hits.append((frm, to))
-            return 0
-
-        cb = self.CB(on_match)
-        rc = self.lib.hs_scan(db, data, len(data), 0, scratch, cb, None)
-        self.lib.hs_free_scratch(scratch)
-        if rc != 0:
-            raise RuntimeError("hs_scan failed: %d" % rc)
-        return hits
+Hyperscan = hslib.Hyperscan
 
 
 def load_hyperscan():
-    try:
-        return Hyperscan()
-    except OSError:
-        return None
+    return hslib.load()
 
 
 # ------------------------------------------------------------------ variants
@@ -533,19 +460,20 @@ class Checker:
         pattern = rule["pattern"]
         # Like the engine: start-of-match tracking when the pattern allows it,
         # else without (the engine then reports approximate start offsets).
+        som = Hyperscan.SOM_LEFTMOST
         stream, msg = self.hs.compile(
-            pattern, flags, Hyperscan.MODE_STREAM | Hyperscan.SOM_HORIZON_LARGE)
+            pattern, flags, Hyperscan.MODE_STREAM | Hyperscan.SOM_HORIZON_LARGE, som)
         if stream is None:
-            stream, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_STREAM, som=False)
+            stream, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_STREAM)
         if stream is None:
-            self.err(where, "Hyperscan (stream mode) rejects the pattern: %s" % msg, rid)
+            self.err(where, "Hyperscan (stream mode) rejects the pattern: %s" % msg[0], rid)
         else:
             self.hs.free(stream)
-        db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK)
+        db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK, som)
         if db is None:
-            db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK, som=False)
+            db, msg = self.hs.compile(pattern, flags, Hyperscan.MODE_BLOCK)
         if db is None:
-            self.err(where, "Hyperscan (block mode, SOM) rejects the pattern: %s" % msg, rid)
+            self.err(where, "Hyperscan (block mode, SOM) rejects the pattern: %s" % msg[0], rid)
             return
         raw_only = rule.get("category") in RAW_CATEGORIES
         try:
@@ -556,7 +484,7 @@ class Checker:
                 ok = False
                 for t in texts:
                     b = t.encode("utf-8")
-                    for s, e in self.hs.scan(db, b):
+                    for _i, s, e in self.hs.scan(db, b):
                         frag = b[s:e].decode("utf-8", "replace")
                         if self.accepts(rule, frag, strict=True):
                             ok = True
@@ -570,7 +498,7 @@ class Checker:
                     continue
                 for t in variants_for(rule, text):
                     b = t.encode("utf-8")
-                    hit = next((b[s:e] for s, e in self.hs.scan(db, b)
+                    hit = next((b[s:e] for _i, s, e in self.hs.scan(db, b)
                                 if self.accepts(rule, b[s:e].decode("utf-8", "replace"),
                                                 strict=False)), None)
                     if hit is not None:

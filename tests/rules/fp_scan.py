@@ -13,7 +13,6 @@ Values are never printed: only rule ids, file names and offsets.
 """
 
 import argparse
-import ctypes
 import glob
 import gzip
 import os
@@ -22,31 +21,7 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_rules import REPO, Checker, Hyperscan  # noqa: E402
-
-
-def compile_multi(hs, rules):
-    n = len(rules)
-    exprs = (ctypes.c_char_p * n)(*[r["pattern"].encode() for r in rules])
-    flags = (ctypes.c_uint * n)()
-    ids = (ctypes.c_uint * n)(*range(n))
-    for i, r in enumerate(rules):
-        f = Hyperscan.SOM_LEFTMOST
-        for name in r.get("flags") or ():
-            f |= Hyperscan.FLAG[name]
-        flags[i] = f
-    db = ctypes.c_void_p()
-    err = ctypes.POINTER(Hyperscan._Err)()
-    hs.lib.hs_compile_multi.argtypes = [
-        ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_uint),
-        ctypes.POINTER(ctypes.c_uint), ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p,
-        ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.POINTER(Hyperscan._Err))]
-    rc = hs.lib.hs_compile_multi(exprs, flags, ids, n, Hyperscan.MODE_BLOCK, None,
-                                 ctypes.byref(db), ctypes.byref(err))
-    if rc != 0:
-        raise SystemExit("compile failed: %s (rule %s)" % (
-            err.contents.message.decode(), rules[err.contents.expression]["id"]))
-    return db
+from check_rules import REPO, Checker  # noqa: E402
 
 
 def read(path, limit):
@@ -75,9 +50,19 @@ def main():
         rules = [r for r in rules if r["category"] in args.category]
     ck = Checker(os.path.join(REPO, "rules"), True, False)
     hs = ck.hs
-    db = compile_multi(hs, rules)
-    scratch = ctypes.c_void_p()
-    hs.lib.hs_alloc_scratch(db, ctypes.byref(scratch))
+    # Leftmost start of match where the pattern allows it (as the engine does;
+    # without it the validator sees the span from the text's start).
+    som = [hs.SOM_LEFTMOST] * len(rules)
+    while True:
+        db, err = hs.compile_multi([r["pattern"] for r in rules],
+                                   [r.get("flags") for r in rules], extra=som)
+        if not err:
+            break
+        if err[1] < 0 or not som[err[1]]:
+            raise SystemExit("compile failed: %s (rule %s)" % (
+                err[0], rules[err[1]]["id"] if err[1] >= 0 else "?"))
+        som[err[1]] = 0
+    scratch = hs.scratch(db)
     files, flagged, per_rule, shown = 0, 0, {}, 0
     for root in args.paths:
         walker = [(root, [], [os.path.basename(root)])] if os.path.isfile(root) else os.walk(root)
@@ -89,16 +74,11 @@ def main():
                 data = read(p, args.max_bytes)
                 files += 1
                 hits = []
-
-                def on(i, frm, to, _f, _c, data=data, hits=hits):
+                for i, frm, to in hs.scan(db, data, scratch):
                     if any(h[0] == i for h in hits):
-                        return 0
-                    text = data[frm:to].decode("utf-8", "replace")
-                    if ck.accepts(rules[i], text, strict=False):
+                        continue
+                    if ck.accepts(rules[i], data[frm:to].decode("utf-8", "replace"), strict=False):
                         hits.append((i, frm))
-                    return 0
-
-                hs.lib.hs_scan(db, data, len(data), 0, scratch, Hyperscan.CB(on), None)
                 if hits:
                     flagged += 1
                     for i, _ in hits:

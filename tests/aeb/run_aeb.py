@@ -470,11 +470,20 @@ class Sluice:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def audit_size(self):
-        try:
-            return self.audit.stat().st_size
-        except OSError:
-            return 0
+    def audit_size(self, settle=0.15):
+        """The audit file's size once it has stopped growing for `settle`
+        seconds (lines of the previous exchange may still be on their way)."""
+        last, stable_since = -1, time.monotonic()
+        while True:
+            try:
+                n = self.audit.stat().st_size
+            except OSError:
+                n = 0
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            elif time.monotonic() - stable_since >= settle:
+                return n
+            time.sleep(0.03)
 
     def audit_since(self, offset, host, wait=1.5, want=None):
         """Audit events for `host` written after `offset` (lines are batched
@@ -632,6 +641,8 @@ def http_exchange(sl, up, method, url, headers, body, want, timeout, notes):
     arrived = up.arrivals()
     events = sl.audit_since(off, host, wait=1.0)
     if r.status_code in BLOCK_STATUSES and r.headers.get("X-Sluice-Blocked"):
+        # Let the refusal's audit line land now, not in the next case's window.
+        sl.audit_since(off, host, wait=1.0, want=lambda e: e.get("verdict") == "block")
         rule, scanner = refusal_evidence(r)
         ev = {"rule": rule, "scanner": scanner, "status": r.status_code}
         if arrived:
@@ -825,11 +836,12 @@ def score_of(expected, actual):
     return "pass" if actual == expected else "fail"
 
 
-def tally(rows):
-    """Per category and overall: containment and FP rate, full and applicable."""
+def tally(rows, by="_category"):
+    """Per category (or transport) and overall: containment and FP rate, full
+    and applicable."""
     groups = OrderedDict()
     for r in rows:
-        for key in (r["_category"], "ALL"):
+        for key in (r[by], "ALL"):
             g = groups.setdefault(key, {"atk": 0, "atk_blk": 0, "atk_app": 0, "ben": 0, "ben_blk": 0,
                                         "ben_app": 0, "na": 0, "err": 0})
             app = r["actual_verdict"] in ("block", "allow")
@@ -853,8 +865,8 @@ def frac(a, b):
     return "%d/%d (%.1f%%)" % (a, b, 100.0 * a / b) if b else "%d/0 (-)" % a
 
 
-def score_table(t):
-    lines = ["| category | containment full | containment applicable | FP full | FP applicable | n/a | error |",
+def score_table(t, label="category"):
+    lines = ["| " + label + " | containment full | containment applicable | FP full | FP applicable | n/a | error |",
              "|---|---|---|---|---|---|---|"]
     for k, g in t.items():
         name = "**overall**" if k == "ALL" else k
@@ -869,7 +881,8 @@ def one_line(r):
     if r["actual_verdict"] == "block":
         why = "blocked by %s (%s)" % (ev.get("rule"), ev.get("scanner"))
     elif r["actual_verdict"] == "allow":
-        why = "no rule matched; reached the upstream"
+        why = "no blocking rule; reached the upstream" if r["_transport"] != "websocket" else \
+            "no blocking rule; every message reached the upstream"
     else:
         why = r["actual_verdict"]
     n = r["notes"]
@@ -921,31 +934,64 @@ def write_doc(path, rows, t, meta):
     L.append("| applicable (only cases sluice could run) | %s | %s |" % (frac(a["atk_blk"], a["atk_app"]),
                                                                      frac(a["ben_blk"], a["ben_app"])))
     L.append("")
-    L.append("Not applicable: %d cases (%s): sluice does not inspect these transports yet, so they"
-             " are reported as `not_applicable`, never as a pass. Errors: %d." % (
-                 len(na), ", ".join("%s %d" % kv for kv in na_by.items()), a["err"]))
+    L.append("Not applicable: %d cases (%s): MCP over stdio is a pipe between the agent and a"
+             " local tool server, which never crosses an HTTP gateway, so these are reported as"
+             " `not_applicable`, never as a pass (the full view counts them as misses). Errors: %d."
+             % (len(na), ", ".join("%s %d" % kv for kv in na_by.items()) or "none", a["err"]))
+    proto = [r for r in rows if r["actual_verdict"] == "block" and (r["evidence"] or {}).get("close_code") in (1002, 1007)]
+    if proto:
+        L.append("")
+        L.append("Of the blocks, %d %s a WebSocket protocol refusal (close 1002/1007: sluice refused to"
+                 " relay a frame it cannot inspect, e.g. RSV1 without negotiated compression), not a"
+                 " content finding: %s." % (len(proto), "is" if len(proto) == 1 else "are",
+                                            ", ".join("`%s`" % r["case_id"] for r in proto)))
     L.append("")
     L.append("## Per category")
     L.append("")
     L.append(score_table(t))
     L.append("")
+    L.append("## Per transport")
+    L.append("")
+    L.append(score_table(tally(rows, "_transport"), "transport"))
+    L.append("")
     L.append("## How it is measured")
     L.append("")
     L.append("- One `sluice run` (built-in rules, inspection on, defaults otherwise) with"
-             " `policy.deny: [exfil-collector.example.net]` and a `routes` entry sending every"
-             " host name that appears in the runnable cases' URLs to one local upstream (plain"
-             " HTTP and TLS on the same port; its certificate comes from a throwaway CA made with"
-             " `openssl`, trusted per route via `ca_file`). IP-literal targets are not routed."
-             " Every policy decision is made on the original name.")
+             " `policy.deny: [exfil-collector.example.net]`, `policy.mcp.servers: [%s]` (so"
+             " `policy.mcp.shadow: auto` means `block` for MCP to any other host) and a `routes`"
+             " entry sending every host name the runnable cases use to one local upstream (plain"
+             " HTTP, TLS and WebSocket on the same port; its certificate comes from a throwaway CA"
+             " made with `openssl`, trusted per route via `ca_file`). IP-literal targets are not"
+             " routed. Every policy decision is made on the original name. The configuration is"
+             " the same for every case." % urlsplit(MCP_ENDPOINT).hostname)
     L.append("- `fetch_proxy` cases are sent as plain HTTP through the proxy (absolute-form;"
              " `https://` URLs are sent as `http://` with the same host, path and query, since"
              " sluice accepts absolute-form for http:// only). `http_proxy` cases are sent as"
              " written: `https://` through `CONNECT` with TLS interception, the client trusting"
              " sluice's CA from `tls.ca_out`.")
-    L.append("- `block` = sluice's own refusal (403/407/429 with `X-Sluice-Blocked`; a refused"
-             " `CONNECT` is attributed through the audit event); `allow` = the upstream recorded"
-             " the request (and for `response_content` the agent received the case body byte for"
-             " byte); 400, 502, 504, timeouts and resets are `error`.")
+    L.append("- `websocket` cases really upgrade: `wss://` through `CONNECT` with interception,"
+             " `ws://` as an absolute-form upgrade. The runner writes the case's frames exactly"
+             " (opcode, FIN, RSV1, base64-decoded binary payloads; masked), then a normal close"
+             " 1000. The upstream accepts the upgrade without extensions, records every frame and"
+             " reassembled message, and answers a close with its own 1000.")
+    L.append("- `mcp_http` cases are attacks in the arguments of tool calls to a tool server the"
+             " operator approved, so each JSON-RPC message is POSTed (`application/json`, as MCP"
+             " streamable HTTP does) to `%s`, the host listed in `policy.mcp.servers`. `a2a`"
+             " messages are POSTed the same way to the A2A agent `%s`. Each message is one"
+             " request, in order; nothing is added (no `initialize` handshake the case does not"
+             " contain). An `a2a_agent_card` case is a `GET` of `https://<host of the card's"
+             " url>%s`, answered by the upstream with the card (JSON)." % (
+                 MCP_ENDPOINT, A2A_ENDPOINT, CARD_PATH))
+    L.append("- `block` = sluice's own refusal: 403/407/429 with `X-Sluice-Blocked` (a refused"
+             " `CONNECT` is attributed through the audit event); for WebSocket a close frame from"
+             " sluice with code 1008 (policy) or 1009 (too big), or 1002/1007 (protocol refusal,"
+             " counted and named above), whose reason starts with `sluice`, the rule and scanner"
+             " taken from the audit event of the `101` exchange. A JSON-RPC case with several"
+             " messages is blocked when any of them is refused.")
+    L.append("- `allow` = the upstream recorded the request (for WebSocket: every data message"
+             " of the case, unchanged, and the connection ended with the upstream's own close; for"
+             " `response_content` and Agent Cards: the agent received the body byte for byte);"
+             " 400, 502, 504, timeouts, resets and anything else are `error`.")
     L.append("- Nothing is added to the requests to help correlation: cases run one at a time.")
     L.append("")
     L.append("## Missed attacks (%d allowed, %d errors)" % (len(atk_missed), len(atk_err)))

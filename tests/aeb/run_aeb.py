@@ -649,7 +649,8 @@ def http_exchange(sl, up, method, url, headers, body, want, timeout, notes):
             # sluice may have sent the head before the body's verdict; say
             # how much of the body got through (0 = only the head).
             ev["upstream_received"] = len(arrived)
-            ev["upstream_body_bytes"] = len(arrived[-1]["body"])
+            if body is not None:
+                ev["upstream_body_bytes"] = len(arrived[-1]["body"])
         return "block", ev, "; ".join(notes)
     if r.headers.get(UPSTREAM_MARK) and r.status_code == 200 and arrived:
         a = arrived[-1]

@@ -219,6 +219,64 @@ def ws_messages(frames):
     return msgs
 
 
+def rule_example(rule_id):
+    """The first `match` example of a built-in rule (rules/*.yaml)."""
+    import yaml
+    for f in sorted((REPO / "rules").glob("*.yaml")):
+        for r in yaml.safe_load(f.read_text())["rules"]:
+            if r["id"] == rule_id:
+                return r["examples"]["match"][0]
+    raise KeyError(rule_id)
+
+
+def control_cases():
+    """Cases built from the rules' own examples (not from the corpus) that
+    sluice must block, plus benign twins it must allow: they prove that every
+    transport path of the runner can observe a block and an allow, so a miss
+    on the corpus is rule coverage, not plumbing. `--self-check` runs them."""
+    key = rule_example("aws-access-key-id").split("=")[-1].strip()
+    inj = rule_example("inj-ignore-previous-instructions")
+    half = len(key) // 2
+
+    def case(cid, transport, itype, verdict, payload):
+        return {"id": cid, "category": "self_check", "transport": transport, "input_type": itype,
+                "expected_verdict": verdict, "payload": payload}
+
+    def ws(url, frames):
+        return {"url": url, "frames": frames}
+
+    def rpc(method, params):
+        return {"jsonrpc_messages": [{"jsonrpc": "2.0", "id": 1, "method": method, "params": params}]}
+
+    def a2a(part):
+        return rpc("message/send", {"message": {"role": "user", "messageId": "m", "parts": [part]}})
+
+    def card(desc):
+        return {"agent_card": {"name": "self-check", "description": desc, "url": "https://cards.example.com/a",
+                               "skills": [{"id": "s", "name": "S", "description": "Does things"}]}}
+
+    return [
+        case("self-ws-fragments-block", "websocket", "websocket_frame", "block", ws("wss://ws.example.com/ws", [
+            {"opcode": "text", "fin": False, "payload": "key " + key[:half]},
+            {"opcode": "continuation", "fin": True, "payload": key[half:]}])),
+        case("self-ws-plain-binary-block", "websocket", "websocket_frame", "block", ws("ws://ws.example.com/ws", [
+            {"opcode": "binary", "encoding": "base64",
+             "payload": base64.b64encode(("key=" + key).encode()).decode()}])),
+        case("self-ws-allow", "websocket", "websocket_frame", "allow", ws("wss://ws.example.com/ws", [
+            {"opcode": "text", "fin": False, "payload": "hello "},
+            {"opcode": "continuation", "fin": True, "payload": "world"},
+            {"opcode": "text", "payload": "second message"}])),
+        case("self-mcp-split-args-block", "mcp_http", "mcp_tool_call", "block", rpc(
+            "tools/call", {"name": "t", "arguments": {"a": key[:half], "b": key[half:]}})),
+        case("self-mcp-allow", "mcp_http", "mcp_tool_call", "allow", rpc(
+            "tools/call", {"name": "t", "arguments": {"city": "Paris"}})),
+        case("self-a2a-data-block", "a2a", "a2a_message", "block", a2a({"kind": "data", "data": {"k": key}})),
+        case("self-a2a-allow", "a2a", "a2a_message", "allow", a2a({"kind": "text", "text": "What is the weather?"})),
+        case("self-card-block", "a2a", "a2a_agent_card", "block", card(inj)),
+        case("self-card-allow", "a2a", "a2a_agent_card", "allow", card("Answers questions about the weather")),
+    ]
+
+
 # ---------------------------------------------------------------- certificates
 
 
@@ -1034,9 +1092,18 @@ def main():
                     help="seconds to wait for sluice to listen (first start compiles rules)")
     ap.add_argument("--only", default="", help="run only case ids containing this string")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--self-check", action="store_true",
+                    help="run the runner's own control cases (built from the rules' examples) instead of"
+                         " the corpus; exit 1 unless all pass; writes no document")
     args = ap.parse_args()
 
-    cases = load_cases(args.corpus)
+    if args.self_check:
+        cases = control_cases()
+        args.doc = ""
+        if args.out == ap.get_default("out"):
+            args.out = str(REPO / "bench" / "out" / "aeb-self-check.jsonl")
+    else:
+        cases = load_cases(args.corpus)
     if args.only:
         cases = [c for c in cases if args.only in c["id"]]
     if not os.access(args.sluice, os.X_OK):
@@ -1130,6 +1197,10 @@ def main():
                 "corpus": os.path.relpath(args.corpus, REPO)}
         write_doc(args.doc, rows, t, meta)
         print("score document: %s" % args.doc)
+    if args.self_check:
+        bad = [r["case_id"] for r in rows if r["score"] != "pass"]
+        print("self-check: %s" % ("all %d control cases pass" % len(rows) if not bad else "FAILED: " + ", ".join(bad)))
+        return 1 if bad else 0
     return 0
 
 

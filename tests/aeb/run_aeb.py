@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Honest agent-egress-bench runner for sluice: drives the REAL proxy.
 
-For every corpus case whose transport sluice carries today (fetch_proxy,
-http_proxy) the runner sends exactly the request the case describes through
-a running `sluice run` and observes what happened:
+For every corpus case whose transport sluice carries (fetch_proxy,
+http_proxy, websocket, a2a, mcp_http) the runner sends exactly the traffic
+the case describes through a running `sluice run` and observes what happened:
 
   block  sluice refused with its own signal (403/407/429 + X-Sluice-Blocked,
-         or a refused CONNECT that the audit trail attributes to a rule), and
-         for response_content the agent did not get the case body unchanged.
-  allow  the local upstream really received the request (and for
-         response_content the agent got the case body byte for byte).
+         a refused CONNECT that the audit trail attributes to a rule, or a
+         WebSocket close from sluice whose reason and audit event name the
+         rule), and for response_content / Agent Cards the agent did not get
+         the body unchanged.
+  allow  the local upstream really received the request or every WebSocket
+         message unchanged (and for response_content / Agent Cards the agent
+         got the body byte for byte).
   error  anything else: 502/504, 400, timeouts, resets, crashes.
 
-WebSocket, MCP and A2A cases are `not_applicable` (sluice has no such
-inspection yet), never a pass. See tests/aeb/README.md.
+mcp_stdio cases are `not_applicable` (sluice is an HTTP gateway; a stdio
+pipe between an agent and a local tool server never crosses it), never a
+pass. See tests/aeb/README.md.
 
 Nothing in the request is added or changed to help the runner correlate:
 cases run one at a time, and the upstream attributes whatever arrives to the
@@ -21,7 +25,9 @@ case in flight.
 """
 
 import argparse
+import base64
 import datetime
+import hashlib
 import glob
 import http.server
 import ipaddress
@@ -47,7 +53,24 @@ import urllib3
 urllib3.disable_warnings()
 
 REPO = Path(__file__).resolve().parents[2]
-SUPPORTED = ("fetch_proxy", "http_proxy")
+SUPPORTED = ("fetch_proxy", "http_proxy", "websocket", "a2a", "mcp_http")
+# JSON-RPC cases carry messages, not URLs: the runner sends them to fixed
+# endpoints (HTTPS through CONNECT + interception, as agents reach remote MCP
+# servers and A2A agents). The MCP server is the approved one
+# (policy.mcp.servers): the cases are attacks in the arguments of calls to a
+# tool server the operator allowed, not calls to an unknown server.
+MCP_ENDPOINT = "https://mcp.example.com/mcp"
+A2A_ENDPOINT = "https://a2a-agent.example.com/a2a"
+# An Agent Card is fetched from the well-known path of the origin in its own
+# `url` field (or this host when the card has none).
+CARD_PATH = "/.well-known/agent-card.json"
+CARD_DEFAULT_HOST = "a2a-agent.example.com"
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+WS_OPCODES = {"continuation": 0, "text": 1, "binary": 2, "close": 8, "ping": 9, "pong": 10}
+# Close codes sluice uses to refuse a message (docs/inspection.md, WebSocket):
+# 1008 policy, 1009 too big, 1002/1007 protocol refusal (fail closed).
+WS_REFUSAL_CODES = (1008, 1009, 1002, 1007)
+UPSTREAM_CLOSE_REASON = b"aeb upstream"
 BLOCK_STATUSES = (403, 407, 429)
 UPSTREAM_MARK = "X-Aeb-Upstream"
 DEFAULT_BODY = b"upstream ok\n"
@@ -100,12 +123,158 @@ def wire_url(case):
     URL in a fetch_proxy case is sent as http:// with the same host, path and
     query (the route sends it to the local upstream either way).
     http_proxy cases are sent as written (https:// goes through CONNECT)."""
+    if case["transport"] in ("a2a", "mcp_http"):
+        return rpc_url(case), ""
     url = case["payload"]["url"]
     if case["transport"] == "fetch_proxy":
         p = urlsplit(url)
         if p.scheme == "https":
             return urlunsplit(("http",) + tuple(p[1:])), "https:// sent as plain http:// (fetch_proxy)"
     return url, ""
+
+
+def rpc_url(case):
+    """Where a JSON-RPC case goes: the MCP server, the A2A agent, or the
+    well-known Agent Card path of the card's own origin."""
+    if case["transport"] == "mcp_http":
+        return MCP_ENDPOINT
+    if case["input_type"] == "a2a_agent_card":
+        card = case["payload"].get("agent_card") or {}
+        host = urlsplit(str(card.get("url") or "")).hostname or ""
+        if not host or is_ip_literal(host):
+            host = CARD_DEFAULT_HOST
+        return "https://%s%s" % (host, CARD_PATH)
+    return A2A_ENDPOINT
+
+
+def case_host(case):
+    return (urlsplit(wire_url(case)[0]).hostname or "").lower()
+
+
+# ---------------------------------------------------------------- WebSocket frames
+
+
+def ws_encode(opcode, payload, fin=True, rsv1=False, mask=None):
+    """One RFC 6455 frame; `mask` (4 bytes) for client frames."""
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (opcode & 0x0F)
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, m | n])
+    elif n < 65536:
+        head = bytes([b0, m | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, m | 127]) + n.to_bytes(8, "big")
+    if mask:
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        return head + mask + payload
+    return head + payload
+
+
+def ws_read_frame(read):
+    """Reads one frame with `read(n)` (returns exactly n bytes or raises
+    EOFError); returns (fin, rsv1, opcode, payload) with the mask removed."""
+    h = read(2)
+    fin, rsv1, opcode = bool(h[0] & 0x80), bool(h[0] & 0x40), h[0] & 0x0F
+    masked, n = bool(h[1] & 0x80), h[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(read(2), "big")
+    elif n == 127:
+        n = int.from_bytes(read(8), "big")
+    mask = read(4) if masked else None
+    payload = read(n) if n else b""
+    if mask:
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return fin, rsv1, opcode, payload
+
+
+def ws_case_frames(case):
+    """The case's frames as (fin, rsv1, opcode, payload bytes)."""
+    out = []
+    for f in case["payload"]["frames"]:
+        data = f.get("payload", "")
+        if (f.get("encoding") or "").lower() == "base64":
+            data = base64.b64decode(data)
+        else:
+            data = data.encode("utf-8")
+        out.append((f.get("fin", True) is not False, bool(f.get("rsv1")),
+                    WS_OPCODES[f.get("opcode", "text")], data))
+    return out
+
+
+def ws_messages(frames):
+    """Data messages (opcode, payload, rsv1 of the first frame) reassembled
+    from frames; control frames are left out."""
+    msgs, cur = [], None
+    for fin, rsv1, op, data in frames:
+        if op >= 8:
+            continue
+        if op != 0:
+            cur = [op, data, rsv1]
+        elif cur is not None:
+            cur[1] += data
+        if fin and cur is not None:
+            msgs.append(tuple(cur))
+            cur = None
+    return msgs
+
+
+def rule_example(rule_id):
+    """The first `match` example of a built-in rule (rules/*.yaml)."""
+    import yaml
+    for f in sorted((REPO / "rules").glob("*.yaml")):
+        for r in yaml.safe_load(f.read_text())["rules"]:
+            if r["id"] == rule_id:
+                return r["examples"]["match"][0]
+    raise KeyError(rule_id)
+
+
+def control_cases():
+    """Cases built from the rules' own examples (not from the corpus) that
+    sluice must block, plus benign twins it must allow: they prove that every
+    transport path of the runner can observe a block and an allow, so a miss
+    on the corpus is rule coverage, not plumbing. `--self-check` runs them."""
+    key = rule_example("aws-access-key-id").split("=")[-1].strip()
+    inj = rule_example("inj-ignore-previous-instructions")
+    half = len(key) // 2
+
+    def case(cid, transport, itype, verdict, payload):
+        return {"id": cid, "category": "self_check", "transport": transport, "input_type": itype,
+                "expected_verdict": verdict, "payload": payload}
+
+    def ws(url, frames):
+        return {"url": url, "frames": frames}
+
+    def rpc(method, params):
+        return {"jsonrpc_messages": [{"jsonrpc": "2.0", "id": 1, "method": method, "params": params}]}
+
+    def a2a(part):
+        return rpc("message/send", {"message": {"role": "user", "messageId": "m", "parts": [part]}})
+
+    def card(desc):
+        return {"agent_card": {"name": "self-check", "description": desc, "url": "https://cards.example.com/a",
+                               "skills": [{"id": "s", "name": "S", "description": "Does things"}]}}
+
+    return [
+        case("self-ws-fragments-block", "websocket", "websocket_frame", "block", ws("wss://ws.example.com/ws", [
+            {"opcode": "text", "fin": False, "payload": "key " + key[:half]},
+            {"opcode": "continuation", "fin": True, "payload": key[half:]}])),
+        case("self-ws-plain-binary-block", "websocket", "websocket_frame", "block", ws("ws://ws.example.com/ws", [
+            {"opcode": "binary", "encoding": "base64",
+             "payload": base64.b64encode(("key=" + key).encode()).decode()}])),
+        case("self-ws-allow", "websocket", "websocket_frame", "allow", ws("wss://ws.example.com/ws", [
+            {"opcode": "text", "fin": False, "payload": "hello "},
+            {"opcode": "continuation", "fin": True, "payload": "world"},
+            {"opcode": "text", "payload": "second message"}])),
+        case("self-mcp-split-args-block", "mcp_http", "mcp_tool_call", "block", rpc(
+            "tools/call", {"name": "t", "arguments": {"a": key[:half], "b": key[half:]}})),
+        case("self-mcp-allow", "mcp_http", "mcp_tool_call", "allow", rpc(
+            "tools/call", {"name": "t", "arguments": {"city": "Paris"}})),
+        case("self-a2a-data-block", "a2a", "a2a_message", "block", a2a({"kind": "data", "data": {"k": key}})),
+        case("self-a2a-allow", "a2a", "a2a_message", "allow", a2a({"kind": "text", "text": "What is the weather?"})),
+        case("self-card-block", "a2a", "a2a_agent_card", "block", card(inj)),
+        case("self-card-allow", "a2a", "a2a_agent_card", "allow", card("Answers questions about the weather")),
+    ]
 
 
 # ---------------------------------------------------------------- certificates
@@ -171,6 +340,8 @@ class Upstream:
                 pass
 
             def handle_any(self):
+                if (self.headers.get("Upgrade") or "").lower() == "websocket":
+                    return self._websocket()
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -186,6 +357,47 @@ class Upstream:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(out)
+
+            def _websocket(self):
+                """Accepts the upgrade (no extension), records every frame
+                and message, answers pings, and answers a close with 1000."""
+                self.close_connection = True
+                key = (self.headers.get("Sec-WebSocket-Key") or "").encode()
+                rec = {"method": self.command, "path": self.path, "tls": self.tls,
+                       "headers": dict(self.headers.items()), "body": b"", "ws": True,
+                       "frames": [], "messages": [], "close": None}
+                with up.lock:
+                    up.seen.append(rec)
+                self.send_response(101)
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept",
+                                 base64.b64encode(hashlib.sha1(key + WS_GUID).digest()).decode())
+                self.end_headers()
+                self.wfile.flush()
+
+                def read(n):
+                    b = self.rfile.read(n)
+                    if len(b) != n:
+                        raise EOFError
+                    return b
+
+                try:
+                    while True:
+                        fr = ws_read_frame(read)
+                        fin, rsv1, op, data = fr
+                        with up.lock:
+                            rec["frames"].append(fr)
+                            rec["messages"] = ws_messages(rec["frames"])
+                        if op == 9:
+                            self.wfile.write(ws_encode(10, data))
+                        elif op == 8:
+                            with up.lock:
+                                rec["close"] = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                            self.wfile.write(ws_encode(8, (1000).to_bytes(2, "big") + UPSTREAM_CLOSE_REASON))
+                            return
+                except (EOFError, OSError, ssl.SSLError):
+                    return
 
             def _read_chunked(self):
                 data = b""
@@ -273,6 +485,7 @@ class Sluice:
             "timeouts: { connect: 5s, response_head: 15s, io_idle: 20s }",
             "policy:",
             "  deny: [\"exfil-collector.example.net\"]",
+            "  mcp: { servers: [%s] }" % yaml_str(urlsplit(MCP_ENDPOINT).hostname),
             "tls:",
             "  ca_out: %s" % yaml_str(self.ca_out),
             "routes:",
@@ -315,16 +528,26 @@ class Sluice:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def audit_size(self):
-        try:
-            return self.audit.stat().st_size
-        except OSError:
-            return 0
+    def audit_size(self, settle=0.15):
+        """The audit file's size once it has stopped growing for `settle`
+        seconds (lines of the previous exchange may still be on their way)."""
+        last, stable_since = -1, time.monotonic()
+        while True:
+            try:
+                n = self.audit.stat().st_size
+            except OSError:
+                n = 0
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            elif time.monotonic() - stable_since >= settle:
+                return n
+            time.sleep(0.03)
 
-    def audit_since(self, offset, host, wait=1.5):
+    def audit_since(self, offset, host, wait=1.5, want=None):
         """Audit events for `host` written after `offset` (lines are batched
         per loop turn, so wait a little for them; filtering by host keeps a
-        late line of the previous case out)."""
+        late line of the previous case out). With `want`, wait until one
+        event satisfies it."""
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -341,7 +564,7 @@ class Sluice:
                     continue
                 if str(e.get("host", "")).lower().strip("[]") == host:
                     events.append(e)
-            if events or time.monotonic() >= deadline:
+            if (any(want(e) for e in events) if want else events) or time.monotonic() >= deadline:
                 return events
             time.sleep(0.05)
 
@@ -389,6 +612,10 @@ def findings_note(events):
 
 def run_case(case, sl, up, timeout):
     """Returns (actual_verdict, evidence, notes)."""
+    if case["transport"] == "websocket":
+        return run_ws_case(case, sl, up, timeout)
+    if case["transport"] in ("a2a", "mcp_http"):
+        return run_rpc_case(case, sl, up, timeout)
     p = case["payload"]
     url, note = wire_url(case)
     is_resp = case["input_type"] == "response_content"
@@ -400,10 +627,46 @@ def run_case(case, sl, up, timeout):
         if p.get("content_type"):
             headers["Content-Type"] = p["content_type"]
     want = p["response_body"].encode("utf-8") if is_resp else None
+    return http_exchange(sl, up, method, url, headers, body, want, timeout, [note] if note else [])
+
+
+def run_rpc_case(case, sl, up, timeout):
+    """A2A and MCP over HTTP. An Agent Card is fetched (GET of the well-known
+    path) from an upstream that serves the card; every JSON-RPC message is
+    POSTed on its own, in order, as a client library does. A case is blocked
+    when sluice refuses any of its messages, allowed when the upstream
+    received all of them."""
+    url, _ = wire_url(case)
+    p = case["payload"]
+    if case["input_type"] == "a2a_agent_card":
+        want = json.dumps(p["agent_card"], indent=2).encode("utf-8")
+        return http_exchange(sl, up, "GET", url, {"Accept": "application/json"}, None, want, timeout,
+                             ["GET %s" % url])
+    msgs = p.get("jsonrpc_messages") or []
+    if not msgs:
+        return "error", None, "case has no jsonrpc_messages"
+    headers = {"Content-Type": "application/json"}
+    if case["transport"] == "mcp_http":
+        headers["Accept"] = "application/json, text/event-stream"
+    allowed = []
+    for i, m in enumerate(msgs):
+        body = json.dumps(m).encode("utf-8")
+        note = "POST %s message %d/%d (%s)" % (url, i + 1, len(msgs), m.get("method", "response"))
+        v, ev, notes = http_exchange(sl, up, "POST", url, dict(headers), body, None, timeout, [note])
+        if v != "allow":
+            return v, ev, notes
+        allowed.append(ev)
+    ev = dict(allowed[-1], messages_delivered=len(allowed))
+    return "allow", ev, notes
+
+
+def http_exchange(sl, up, method, url, headers, body, want, timeout, notes):
+    """One HTTP request through sluice; `want` is the response body the
+    upstream serves (and the agent must receive unchanged), or None."""
+    is_resp = want is not None
     host = (urlsplit(url).hostname or "").lower()
     up.begin(want)
     off = sl.audit_size()
-    notes = [note] if note else []
     proxy = "http://127.0.0.1:%d" % sl.port
     s = requests.Session()
     s.trust_env = False
@@ -436,10 +699,16 @@ def run_case(case, sl, up, timeout):
     arrived = up.arrivals()
     events = sl.audit_since(off, host, wait=1.0)
     if r.status_code in BLOCK_STATUSES and r.headers.get("X-Sluice-Blocked"):
+        # Let the refusal's audit line land now, not in the next case's window.
+        sl.audit_since(off, host, wait=1.0, want=lambda e: e.get("verdict") == "block")
         rule, scanner = refusal_evidence(r)
         ev = {"rule": rule, "scanner": scanner, "status": r.status_code}
         if arrived:
+            # sluice may have sent the head before the body's verdict; say
+            # how much of the body got through (0 = only the head).
             ev["upstream_received"] = len(arrived)
+            if body is not None:
+                ev["upstream_body_bytes"] = len(arrived[-1]["body"])
         return "block", ev, "; ".join(notes)
     if r.headers.get(UPSTREAM_MARK) and r.status_code == 200 and arrived:
         a = arrived[-1]
@@ -461,6 +730,162 @@ def run_case(case, sl, up, timeout):
         "; ".join(notes + ["status %d %s" % (r.status_code, err)])
 
 
+class WsConn:
+    """A raw WebSocket client through the proxy: plain ws:// as an
+    absolute-form upgrade, wss:// through CONNECT with interception (the
+    client trusts sluice's CA). Frames are written exactly as the case gives
+    them (fin, rsv1, opcode), masked as a client must."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def recv_exact(self, n):
+        while len(self.buf) < n:
+            b = self.sock.recv(65536)
+            if not b:
+                raise EOFError
+            self.buf += b
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_head(self):
+        while b"\r\n\r\n" not in self.buf:
+            b = self.sock.recv(65536)
+            if not b:
+                raise EOFError
+            self.buf += b
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        n = int(hdrs.get("content-length") or 0)
+        body = self.recv_exact(n) if n and status != 101 else b""
+        return status, hdrs, body
+
+
+def ws_refusal(status, hdrs, body, stage):
+    """An HTTP refusal of the CONNECT or the upgrade, if it is sluice's."""
+    if status in BLOCK_STATUSES and hdrs.get("x-sluice-blocked"):
+        rule, scanner = hdrs.get("x-sluice-blocked"), ""
+        try:
+            j = json.loads(body)
+            rule, scanner = j.get("rule") or rule, j.get("scanner") or ""
+        except ValueError:
+            pass
+        return {"rule": rule, "scanner": scanner, "status": status, "stage": stage}
+    return None
+
+
+def run_ws_case(case, sl, up, timeout):
+    """Upgrade through sluice, send the case's frames, then a normal close.
+
+    block: sluice closes with a refusal code (1008/1009, or 1002/1007 for a
+           frame it refuses to relay) and the close reason names sluice; the
+           audit event of the exchange gives rule and scanner. An HTTP
+           refusal of the CONNECT or the upgrade counts as for HTTP cases.
+    allow: the upstream received every data message of the case unchanged
+           and the connection ended with the upstream's own close.
+    error: anything else."""
+    url = case["payload"]["url"]
+    p = urlsplit(url)
+    host = (p.hostname or "").lower()
+    tls = p.scheme == "wss"
+    port = p.port or (443 if tls else 80)
+    frames = ws_case_frames(case)
+    want = ws_messages(frames)
+    up.begin(None)
+    off = sl.audit_size()
+    notes = []
+    sock = socket.create_connection(("127.0.0.1", sl.port), timeout=timeout)
+    conn = WsConn(sock)
+    closed = None  # (code, reason) of the close the agent received
+    write_error = None
+    try:
+        authority = "%s:%d" % (host, port)
+        if tls:
+            sock.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (authority, authority)).encode())
+            status, hdrs, body = conn.read_head()
+            if status != 200:
+                ev = ws_refusal(status, hdrs, body, "CONNECT")
+                if ev:
+                    return "block", ev, ""
+                return "error", {"status": status, "stage": "CONNECT"}, "CONNECT status %d" % status
+            ctx = ssl.create_default_context(cafile=str(sl.ca_out))
+            sock = ctx.wrap_socket(sock, server_hostname=host)
+            conn = WsConn(sock)
+            target = urlunsplit(("", "", p.path or "/", p.query, ""))
+        else:
+            target = urlunsplit(("http", p.netloc, p.path or "/", p.query, ""))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                      % (target, host if port == (443 if tls else 80) else authority, key)).encode())
+        status, hdrs, body = conn.read_head()
+        if status != 101:
+            ev = ws_refusal(status, hdrs, body, "upgrade")
+            if ev:
+                return "block", ev, ""
+            return "error", {"status": status, "stage": "upgrade",
+                             "x_sluice_error": hdrs.get("x-sluice-error", "")}, "upgrade answered %d" % status
+        accept = base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
+        if hdrs.get("sec-websocket-accept") != accept:
+            return "error", {"status": 101}, "bad Sec-WebSocket-Accept"
+        try:
+            for fin, rsv1, op, data in frames:
+                sock.sendall(ws_encode(op, data, fin, rsv1, os.urandom(4)))
+            sock.sendall(ws_encode(8, (1000).to_bytes(2, "big"), mask=os.urandom(4)))
+        except (OSError, ssl.SSLError) as e:
+            write_error = str(e)[:120]  # sluice may already have closed; read what it sent
+        while True:
+            fin, rsv1, op, data = ws_read_frame(conn.recv_exact)
+            if op == 8:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                closed = (code, data[2:].decode("utf-8", "replace"))
+                break
+    except (EOFError, OSError, ssl.SSLError) as e:
+        if closed is None:
+            notes.append("connection ended without a close frame (%s)" % (str(e)[:120] or "EOF"))
+    finally:
+        try:
+            sock.close()
+        except OSError:
+            pass
+    arrived = [a for a in up.arrivals() if a.get("ws")]
+    got = list(arrived[-1]["messages"]) if arrived else []
+    events = sl.audit_since(off, host, wait=2.0, want=lambda e: e.get("status") == 101)
+    ev101 = next((e for e in events if e.get("status") == 101), None)
+    if write_error:
+        notes.append("write failed after the refusal (%s)" % write_error)
+    delivered = sum(1 for m in got if m in want)
+    if closed and closed[0] in WS_REFUSAL_CODES and closed[1].startswith("sluice"):
+        ev = {"close_code": closed[0], "close_reason": closed[1][:120],
+              "messages_delivered": "%d/%d" % (delivered, len(want))}
+        if ev101:
+            ev.update(rule=ev101.get("rule"), scanner=ev101.get("scanner"),
+                      audit_verdict=ev101.get("verdict"), reason=(ev101.get("reason") or "")[:160])
+        else:
+            ev.update(rule=closed[1], scanner="?")
+            notes.append("no audit event for the exchange")
+        if closed[0] in (1002, 1007):
+            notes.append("protocol refusal (close %d), not a content finding" % closed[0])
+        return "block", ev, "; ".join(notes)
+    if closed and closed[0] == 1000 and closed[1] == UPSTREAM_CLOSE_REASON.decode() and got == want:
+        ev = {"close_code": 1000, "messages_delivered": "%d/%d" % (delivered, len(want)),
+              "upstream_path": arrived[-1]["path"][:200], "upstream_tls": arrived[-1]["tls"]}
+        return "allow", ev, "; ".join(notes) + findings_note(events)
+    ev = {"close": list(closed) if closed else None, "messages_delivered": "%d/%d" % (delivered, len(want)),
+          "upstream_upgrades": len(arrived)}
+    if ev101:
+        ev.update(audit_verdict=ev101.get("verdict"), rule=ev101.get("rule"))
+    if got and got != want:
+        notes.append("upstream got different messages")
+    return "error", ev, "; ".join(notes + ["no refusal and not delivered unchanged"])
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -470,11 +895,12 @@ def score_of(expected, actual):
     return "pass" if actual == expected else "fail"
 
 
-def tally(rows):
-    """Per category and overall: containment and FP rate, full and applicable."""
+def tally(rows, by="_category"):
+    """Per category (or transport) and overall: containment and FP rate, full
+    and applicable."""
     groups = OrderedDict()
     for r in rows:
-        for key in (r["_category"], "ALL"):
+        for key in (r[by], "ALL"):
             g = groups.setdefault(key, {"atk": 0, "atk_blk": 0, "atk_app": 0, "ben": 0, "ben_blk": 0,
                                         "ben_app": 0, "na": 0, "err": 0})
             app = r["actual_verdict"] in ("block", "allow")
@@ -498,8 +924,8 @@ def frac(a, b):
     return "%d/%d (%.1f%%)" % (a, b, 100.0 * a / b) if b else "%d/0 (-)" % a
 
 
-def score_table(t):
-    lines = ["| category | containment full | containment applicable | FP full | FP applicable | n/a | error |",
+def score_table(t, label="category"):
+    lines = ["| " + label + " | containment full | containment applicable | FP full | FP applicable | n/a | error |",
              "|---|---|---|---|---|---|---|"]
     for k, g in t.items():
         name = "**overall**" if k == "ALL" else k
@@ -514,7 +940,8 @@ def one_line(r):
     if r["actual_verdict"] == "block":
         why = "blocked by %s (%s)" % (ev.get("rule"), ev.get("scanner"))
     elif r["actual_verdict"] == "allow":
-        why = "no rule matched; reached the upstream"
+        why = "no blocking rule; reached the upstream" if r["_transport"] != "websocket" else \
+            "no blocking rule; every message reached the upstream"
     else:
         why = r["actual_verdict"]
     n = r["notes"]
@@ -566,31 +993,64 @@ def write_doc(path, rows, t, meta):
     L.append("| applicable (only cases sluice could run) | %s | %s |" % (frac(a["atk_blk"], a["atk_app"]),
                                                                      frac(a["ben_blk"], a["ben_app"])))
     L.append("")
-    L.append("Not applicable: %d cases (%s): sluice does not inspect these transports yet, so they"
-             " are reported as `not_applicable`, never as a pass. Errors: %d." % (
-                 len(na), ", ".join("%s %d" % kv for kv in na_by.items()), a["err"]))
+    L.append("Not applicable: %d cases (%s): MCP over stdio is a pipe between the agent and a"
+             " local tool server, which never crosses an HTTP gateway, so these are reported as"
+             " `not_applicable`, never as a pass (the full view counts them as misses). Errors: %d."
+             % (len(na), ", ".join("%s %d" % kv for kv in na_by.items()) or "none", a["err"]))
+    proto = [r for r in rows if r["actual_verdict"] == "block" and (r["evidence"] or {}).get("close_code") in (1002, 1007)]
+    if proto:
+        L.append("")
+        L.append("Of the blocks, %d %s a WebSocket protocol refusal (close 1002/1007: sluice refused to"
+                 " relay a frame it cannot inspect, e.g. RSV1 without negotiated compression), not a"
+                 " content finding: %s." % (len(proto), "is" if len(proto) == 1 else "are",
+                                            ", ".join("`%s`" % r["case_id"] for r in proto)))
     L.append("")
     L.append("## Per category")
     L.append("")
     L.append(score_table(t))
     L.append("")
+    L.append("## Per transport")
+    L.append("")
+    L.append(score_table(tally(rows, "_transport"), "transport"))
+    L.append("")
     L.append("## How it is measured")
     L.append("")
     L.append("- One `sluice run` (built-in rules, inspection on, defaults otherwise) with"
-             " `policy.deny: [exfil-collector.example.net]` and a `routes` entry sending every"
-             " host name that appears in the runnable cases' URLs to one local upstream (plain"
-             " HTTP and TLS on the same port; its certificate comes from a throwaway CA made with"
-             " `openssl`, trusted per route via `ca_file`). IP-literal targets are not routed."
-             " Every policy decision is made on the original name.")
+             " `policy.deny: [exfil-collector.example.net]`, `policy.mcp.servers: [%s]` (so"
+             " `policy.mcp.shadow: auto` means `block` for MCP to any other host) and a `routes`"
+             " entry sending every host name the runnable cases use to one local upstream (plain"
+             " HTTP, TLS and WebSocket on the same port; its certificate comes from a throwaway CA"
+             " made with `openssl`, trusted per route via `ca_file`). IP-literal targets are not"
+             " routed. Every policy decision is made on the original name. The configuration is"
+             " the same for every case." % urlsplit(MCP_ENDPOINT).hostname)
     L.append("- `fetch_proxy` cases are sent as plain HTTP through the proxy (absolute-form;"
              " `https://` URLs are sent as `http://` with the same host, path and query, since"
              " sluice accepts absolute-form for http:// only). `http_proxy` cases are sent as"
              " written: `https://` through `CONNECT` with TLS interception, the client trusting"
              " sluice's CA from `tls.ca_out`.")
-    L.append("- `block` = sluice's own refusal (403/407/429 with `X-Sluice-Blocked`; a refused"
-             " `CONNECT` is attributed through the audit event); `allow` = the upstream recorded"
-             " the request (and for `response_content` the agent received the case body byte for"
-             " byte); 400, 502, 504, timeouts and resets are `error`.")
+    L.append("- `websocket` cases really upgrade: `wss://` through `CONNECT` with interception,"
+             " `ws://` as an absolute-form upgrade. The runner writes the case's frames exactly"
+             " (opcode, FIN, RSV1, base64-decoded binary payloads; masked), then a normal close"
+             " 1000. The upstream accepts the upgrade without extensions, records every frame and"
+             " reassembled message, and answers a close with its own 1000.")
+    L.append("- `mcp_http` cases are attacks in the arguments of tool calls to a tool server the"
+             " operator approved, so each JSON-RPC message is POSTed (`application/json`, as MCP"
+             " streamable HTTP does) to `%s`, the host listed in `policy.mcp.servers`. `a2a`"
+             " messages are POSTed the same way to the A2A agent `%s`. Each message is one"
+             " request, in order; nothing is added (no `initialize` handshake the case does not"
+             " contain). An `a2a_agent_card` case is a `GET` of `https://<host of the card's"
+             " url>%s`, answered by the upstream with the card (JSON)." % (
+                 MCP_ENDPOINT, A2A_ENDPOINT, CARD_PATH))
+    L.append("- `block` = sluice's own refusal: 403/407/429 with `X-Sluice-Blocked` (a refused"
+             " `CONNECT` is attributed through the audit event); for WebSocket a close frame from"
+             " sluice with code 1008 (policy) or 1009 (too big), or 1002/1007 (protocol refusal,"
+             " counted and named above), whose reason starts with `sluice`, the rule and scanner"
+             " taken from the audit event of the `101` exchange. A JSON-RPC case with several"
+             " messages is blocked when any of them is refused.")
+    L.append("- `allow` = the upstream recorded the request (for WebSocket: every data message"
+             " of the case, unchanged, and the connection ended with the upstream's own close; for"
+             " `response_content` and Agent Cards: the agent received the body byte for byte);"
+             " 400, 502, 504, timeouts, resets and anything else are `error`.")
     L.append("- Nothing is added to the requests to help correlation: cases run one at a time.")
     L.append("")
     L.append("## Missed attacks (%d allowed, %d errors)" % (len(atk_missed), len(atk_err)))
@@ -632,9 +1092,18 @@ def main():
                     help="seconds to wait for sluice to listen (first start compiles rules)")
     ap.add_argument("--only", default="", help="run only case ids containing this string")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--self-check", action="store_true",
+                    help="run the runner's own control cases (built from the rules' examples) instead of"
+                         " the corpus; exit 1 unless all pass; writes no document")
     args = ap.parse_args()
 
-    cases = load_cases(args.corpus)
+    if args.self_check:
+        cases = control_cases()
+        args.doc = ""
+        if args.out == ap.get_default("out"):
+            args.out = str(REPO / "bench" / "out" / "aeb-self-check.jsonl")
+    else:
+        cases = load_cases(args.corpus)
     if args.only:
         cases = [c for c in cases if args.only in c["id"]]
     if not os.access(args.sluice, os.X_OK):
@@ -645,7 +1114,7 @@ def main():
     runnable = [c for c in cases if c.get("transport") in SUPPORTED]
     hosts = set()
     for c in runnable:
-        h = urlsplit(c["payload"]["url"]).hostname
+        h = case_host(c)
         if h and not is_ip_literal(h):
             hosts.add(h.lower())
 
@@ -675,7 +1144,7 @@ def main():
         for c in cases:
             if c.get("transport") not in SUPPORTED:
                 actual, ev, notes = "not_applicable", None, \
-                    "transport %s not supported by sluice yet (input %s)" % (c.get("transport"), c.get("input_type"))
+                    "transport %s: not traffic an HTTP gateway sees (input %s)" % (c.get("transport"), c.get("input_type"))
             else:
                 if not sl.alive():
                     actual, ev, notes = "error", None, "sluice is not running (crashed earlier)"
@@ -728,6 +1197,10 @@ def main():
                 "corpus": os.path.relpath(args.corpus, REPO)}
         write_doc(args.doc, rows, t, meta)
         print("score document: %s" % args.doc)
+    if args.self_check:
+        bad = [r["case_id"] for r in rows if r["score"] != "pass"]
+        print("self-check: %s" % ("all %d control cases pass" % len(rows) if not bad else "FAILED: " + ", ".join(bad)))
+        return 1 if bad else 0
     return 0
 
 

@@ -259,7 +259,14 @@ static void a2a_parts(const json_t *parts, const char *path, sl_rpc_content_t *o
             add_json(out, SL_SURF_BODY, part, sub);
         }
     }
-    if (out->v[text_at].s.n == 0) {
+    if (out->v[text_at].s.n > 0) {
+        /* Text parts are read by the receiving agent's model: prompt
+         * injection applies to them as to a response the agent reads. */
+        sl_rpc_group_t *g = group_new(out, SL_SURF_RESPONSE, true);
+        const sl_strlist_t *t = &out->v[text_at].s;
+        for (size_t k = 0; k < t->n; k++)
+            sl_strlist_add(&g->s, t->v[k].p, t->v[k].n, t->name[k]);
+    } else {
         /* Remove the empty text group wherever it sits. */
         sl_strlist_free(&out->v[text_at].s);
         memmove(&out->v[text_at], &out->v[text_at + 1], (out->n - text_at - 1) * sizeof *out->v);

@@ -220,6 +220,21 @@ def test_a2a_plain_message_passes(mcp_proxy, upstream):
     assert r.status_code == 200
 
 
+def test_a2a_injection_in_a_text_part_is_refused(mcp_proxy, upstream):
+    """Another agent's model reads the text parts: prompt injection applies to
+    them (but not to an ordinary request body)."""
+    inj = example("inj-ignore-previous-instructions")
+
+    def send(body):  # not /echo: an echoed response would be scanned for injection
+        return requests.post("http://a2a.test/fixed", proxies=proxies(mcp_proxy),
+                             data=json.dumps(body), timeout=10)
+    r = send(a2a_send([{"kind": "text", "text": "Summary follows. " + inj}]))
+    assert r.status_code == 403
+    assert r.headers["X-Sluice-Blocked"] == "inj-ignore-previous-instructions"
+    r = send({"note": inj})
+    assert r.status_code == 200, (r.headers.get("X-Sluice-Blocked"), r.text)
+
+
 def test_a2a_secret_split_over_text_parts_is_refused(mcp_proxy, upstream):
     half = len(AWS) // 2
     r = post(mcp_proxy, "a2a.test", a2a_send([{"kind": "text", "text": AWS[:half]},

@@ -243,14 +243,20 @@ static sl_dec_status_t push_zlib(sl_decoder_t *d, size_t i, const unsigned char 
             return fail(d, SL_DEC_NOMEM, "cannot allocate a decoder");
         l->z_init = true;
         if (l->kind == SL_CODING_DEFLATE) {
-            /* Replay the two bytes held back (not counted again). */
-            size_t keep = d->raw_pos;
-            d->raw_pos = keep > 2 ? keep - 2 : 0;
+            /* Replay the two bytes held back (not counted again: only the
+             * outer layer counts body bytes). raw_pos is restored whatever
+             * the replay gives, so "pending" never goes backwards. */
+            uint64_t keep = d->raw_pos;
+            if (i == 0)
+                d->raw_pos = keep > 2 ? keep - 2 : 0;
             unsigned char hdr[2] = {l->z_hdr[0], l->z_hdr[1]};
             l->z_hdr_n = 0;
-            if (push_zlib(d, i, hdr, 2) != SL_DEC_OK)
-                return d->st;
+            sl_dec_status_t r = push_zlib(d, i, hdr, 2);
             d->raw_pos = keep;
+            if (d->settled > d->raw_pos)
+                d->settled = d->raw_pos;
+            if (r != SL_DEC_OK)
+                return d->st;
         }
     }
     l->z.next_in = (unsigned char *)p;

@@ -4,6 +4,8 @@
  * (from the repo root; without --rules it uses the rules built into the
  * binary, or tests/unit/rules-fixtures when none are embedded).
  *
+ * --only SUBSTR runs only the cases whose name contains SUBSTR (for perf stat).
+ *
  * ./build/bench_scan --corpus DIR [--rounds N] instead scans every regular
  * file in DIR (read into memory first) through the request-body surface and
  * through all categories, N rounds (default 3), and prints the fastest
@@ -16,6 +18,7 @@
  *   10 KiB clean English prose, response surface, full normalisation: <= 25 us
  *   a typical URL through the URL checks (whole URL + joined query values): <= 3 us */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +142,13 @@ static void do_baseline(void *a)
     sink += q ? 1 : 0;
 }
 
+static const char *only; /* --only: run the cases whose name contains this */
+
+static bool selected(const char *name)
+{
+    return only == NULL || strstr(name, only) != NULL;
+}
+
 static void row(const char *name, double ns, double base, size_t bytes, const char *target)
 {
     printf("%-44s %9.2f us (min %7.2f, cpu %8.2f)  %8.1f MB/s  baseline %7.3f us  %s\n", name,
@@ -222,6 +232,8 @@ int main(int argc, char **argv)
             paths[np++] = argv[++i];
         else if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc)
             corpus_dir = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
     sl_ruleset_opts_t o = {.paths = paths, .n_paths = np};
@@ -264,15 +276,20 @@ int main(int argc, char **argv)
     do_scan(&j);
     if (j.f.n)
         printf("warning: the prose has %zu findings (first: %s)\n", j.f.n, j.f.v[0].rule_id);
-    row("10 KiB prose, response (injection)", bench(do_scan, &j, 500), base, text.n,
-        "target <= 25 us");
+    if (selected("10 KiB prose, response (injection)"))
+        row("10 KiB prose, response (injection)", bench(do_scan, &j, 500), base, text.n,
+            "target <= 25 us");
     j.surface = SL_SURF_BODY;
-    row("10 KiB prose, request body (credential+fin)", bench(do_scan, &j, 500), base, text.n, "");
+    if (selected("10 KiB prose, request body (credential+fin)"))
+        row("10 KiB prose, request body (credential+fin)", bench(do_scan, &j, 500), base, text.n,
+            "");
     j.surface = SL_SURF_ALL;
-    row("10 KiB prose, all categories", bench(do_scan, &j, 500), base, text.n, "");
+    if (selected("10 KiB prose, all categories"))
+        row("10 KiB prose, all categories", bench(do_scan, &j, 500), base, text.n, "");
     j.surface = SL_SURF_RESPONSE;
-    row("10 KiB prose, response, streamed 1 KiB chunks", bench(do_stream, &j, 300), base, text.n,
-        "");
+    if (selected("10 KiB prose, response, streamed 1 KiB chunks"))
+        row("10 KiB prose, response, streamed 1 KiB chunks", bench(do_stream, &j, 300), base,
+            text.n, "");
 
     sl_buf_t big = {0};
     while (big.n < (1u << 20))
@@ -285,7 +302,9 @@ int main(int argc, char **argv)
                .chunk = 16384,
                .surface = SL_SURF_RESPONSE};
     double mbase = bench(do_baseline, &m, 5);
-    row("1 MiB prose, response, streamed 16 KiB chunks", bench(do_stream, &m, 5), mbase, big.n, "");
+    if (selected("1 MiB prose, response, streamed 16 KiB chunks"))
+        row("1 MiB prose, response, streamed 16 KiB chunks", bench(do_stream, &m, 5), mbase, big.n,
+            "");
     sl_findings_free(&m.f);
     free(m.copy);
     sl_buf_free(&big);
@@ -301,8 +320,9 @@ int main(int argc, char **argv)
                .vals = qv,
                .nvals = 5};
     double ubase = bench(do_baseline, &u, 20000);
-    row("typical URL, url checks + joined query", bench(do_url, &u, 20000), ubase, u.n,
-        "target <= 3 us");
+    if (selected("typical URL, url checks + joined query"))
+        row("typical URL, url checks + joined query", bench(do_url, &u, 20000), ubase, u.n,
+            "target <= 3 us");
 
     sl_findings_free(&j.f);
     sl_findings_free(&u.f);

@@ -14,7 +14,7 @@
 
 #include "core/log.h"
 
-#define CACHE_MAGIC "sluice-hsdb-2\n"
+#define CACHE_MAGIC "sluice-hsdb-3\n"
 
 static bool dir_ok(const char *dir)
 {

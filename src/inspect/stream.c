@@ -44,6 +44,7 @@ static bool group_wanted(unsigned mask, sl_dbgroup_t g)
 {
     switch (g) {
     case SL_DB_SECRETS:
+    case SL_DB_SECRETS_PROSE:
         return mask & (SL_CAT_BIT(SL_CAT_CREDENTIAL) | SL_CAT_BIT(SL_CAT_FINANCIAL));
     case SL_DB_INJECTION:
         return mask & SL_CAT_BIT(SL_CAT_INJECTION);
@@ -183,7 +184,8 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
     c.root_base = (size_t)st->win_base;
     layer_t R = {.p = st->win.p, .n = st->win.n, .how = LAYER_ROOT};
     c.text_layer = &R;
-    if (run_stream(st, &c, SL_DB_SECRETS, p, n) < 0)
+    if (run_stream(st, &c, SL_DB_SECRETS, p, n) < 0 ||
+        run_stream(st, &c, SL_DB_SECRETS_PROSE, p, n) < 0)
         return -1;
     bool any_fold = st->hs[SL_DB_INJECTION] || st->hs[SL_DB_TOOLPOISON] || st->hs[SL_DB_SHELL] ||
                     st->hs[SL_DB_LEET];
@@ -302,7 +304,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
         if (!st->hs[g])
             continue;
         /* End-anchored patterns report at close. */
-        bool raw = g == SL_DB_SECRETS;
+        bool raw = g == SL_DB_SECRETS || g == SL_DB_SECRETS_PROSE;
         layer_t R = {.p = st->win.p, .n = st->win.n, .how = LAYER_ROOT};
         c.text_layer = &R;
         c.text = raw ? st->win.p : st->fwin.p;

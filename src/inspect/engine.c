@@ -51,6 +51,12 @@ bool sl_engine_in_group(const sl_rule_t *r, sl_dbgroup_t g)
         return r->info.category == SL_CAT_SHELL;
     case SL_DB_LEET:
         return r->leet;
+    case SL_DB_INJECTION_RAW:
+        return r->needs_raw && r->info.category == SL_CAT_INJECTION;
+    case SL_DB_TOOLPOISON_RAW:
+        return r->needs_raw && r->info.category == SL_CAT_TOOL_POISONING;
+    case SL_DB_SHELL_RAW:
+        return r->needs_raw && r->info.category == SL_CAT_SHELL;
     default:
         return false;
     }
@@ -92,7 +98,9 @@ static int compile_group(sl_ruleset_t *rs, sl_dbgroup_t g, sl_buf_t *err)
      * every scan and its databases are several times larger, while starts
      * are only needed for the rare matches (sl_engine_resolve). */
     static const unsigned modes[2] = {HS_MODE_BLOCK, HS_MODE_STREAM};
-    for (int m = 0; m < 2; m++) {
+    /* Streams never run the raw-text groups of folded-text rules. */
+    int nmodes = g >= SL_DB_INJECTION_RAW ? 1 : 2;
+    for (int m = 0; m < nmodes; m++) {
         hs_database_t **db = m == 0 ? &rs->db[g].block : &rs->db[g].stream;
         hs_compile_error_t *cerr = NULL;
         if (compile_mode(rs, idx, n, modes[m], db, &cerr) != HS_SUCCESS) {
@@ -167,6 +175,34 @@ static bool matches_prose(const sl_rule_t *r)
     return rc >= 0;
 }
 
+/* Can a folded-text rule match raw text that its folded form does not?
+ * Folding lowercases, collapses whitespace to one space, and removes or
+ * maps invisible and non-ASCII characters; a pattern that mentions none of
+ * these (no line anchors, control or non-ASCII characters, negated classes,
+ * runs of spaces, or case-sensitive capitals) matches the folded form of
+ * whatever raw text it matches. Conservative: when unsure, true. */
+static bool needs_raw(const sl_rule_t *r)
+{
+    const unsigned char *p = (const unsigned char *)r->info.pattern;
+    bool caseless = r->hs_flags & HS_FLAG_CASELESS;
+    for (size_t i = 0; p[i]; i++) {
+        unsigned char ch = p[i];
+        if (ch >= 0x80 || ch == '^' || ch == '$' || (!caseless && ch >= 'A' && ch <= 'Z'))
+            return true;
+        if (ch == ' ' && (p[i + 1] == ' ' || (p[i + 1] == '\\' && p[i + 2] == 's')))
+            return true;
+        if (ch != '\\')
+            continue;
+        unsigned char x = p[i + 1];
+        if (x == '\0' || strchr("nrtvfeAzZGxoupPNXhHRQEK0123456789c", x))
+            return true;
+        if (x == 's' && (p[i + 2] == '{' || p[i + 2] == ' ' || p[i + 2] == '\\'))
+            return true;
+        i++;
+    }
+    return false;
+}
+
 int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err)
 {
     for (size_t i = 0; i < rs->n; i++) {
@@ -184,6 +220,7 @@ int sl_engine_compile(sl_ruleset_t *rs, sl_buf_t *err)
         free(info);
         compile_start_re(r);
         r->prose = matches_prose(r);
+        r->needs_raw = needs_raw(r);
     }
     if (sl_dbcache_load(rs) == 0)
         return 0;
@@ -867,13 +904,14 @@ static void scan_layer(scan_ctx_t *c, layer_t *L)
         scan_folded(c, &F, buf, fn);
         free(F.map);
         /* Some markers live in what folding removes (line structure, runs of
-         * zero-width or tag characters): the same rules also see raw text. */
+         * zero-width or tag characters): the rules that may need it (needs_raw)
+         * also see raw text. */
         if (c->mask & SL_CAT_BIT(SL_CAT_INJECTION))
-            run_db(c, SL_DB_INJECTION, L, L->p, L->n);
+            run_db(c, SL_DB_INJECTION_RAW, L, L->p, L->n);
         if (c->mask & SL_CAT_BIT(SL_CAT_TOOL_POISONING))
-            run_db(c, SL_DB_TOOLPOISON, L, L->p, L->n);
+            run_db(c, SL_DB_TOOLPOISON_RAW, L, L->p, L->n);
         if (c->mask & SL_CAT_BIT(SL_CAT_SHELL))
-            run_db(c, SL_DB_SHELL, L, L->p, L->n);
+            run_db(c, SL_DB_SHELL_RAW, L, L->p, L->n);
     }
     free(buf);
     buf = NULL;

@@ -383,21 +383,9 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
     const unsigned char *u = (const unsigned char *)p;
     bool fcase = flags & SL_FOLD_CASE, fws = flags & SL_FOLD_WS;
     size_t o = 0;
-    if (fcase && fws && map && !any_high(u, n)) {
-        unsigned in_ws = 0;
-        for (size_t i = 0; i < n; i++) {
-            unsigned ws = ws_tab[u[i]];
-            if (!(ws & in_ws)) {
-                map[o] = (uint32_t)i;
-                out[o++] = (char)fold_tab[u[i]];
-            }
-            in_ws = ws;
-        }
-        map[o] = (uint32_t)n;
-        return o;
-    }
-    if (fcase && fws && !map && !any_high(u, n)) {
-        /* The hot path (ASCII prose): branch-free lowercase and collapse. */
+    if (fcase && fws && !any_high(u, n)) {
+        /* The hot path (ASCII prose): branch-free lowercase and collapse;
+         * with a map (streams) each copied byte records its input offset. */
         unsigned in_ws = 0;
         size_t i = 0;
         const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
@@ -413,6 +401,9 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
                 uint64_t ge_a = w + 0x3f * ones, gt_z = w + 0x25 * ones;
                 w |= ((ge_a & ~gt_z) & highs) >> 2;
                 memcpy(out + o, &w, 8);
+                if (map)
+                    for (size_t k = 0; k < 8; k++)
+                        map[o + k] = (uint32_t)(i + k);
                 o += 8;
                 in_ws = (sp >> 63) & 1;
                 continue;
@@ -420,6 +411,8 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
             for (size_t k = i; k < i + 8; k++) {
                 unsigned ws = ws_tab[u[k]];
                 out[o] = (char)fold_tab[u[k]];
+                if (map)
+                    map[o] = (uint32_t)k;
                 o += !(ws & in_ws);
                 in_ws = ws;
             }
@@ -427,9 +420,13 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
         for (; i < n; i++) {
             unsigned ws = ws_tab[u[i]];
             out[o] = (char)fold_tab[u[i]];
+            if (map)
+                map[o] = (uint32_t)i;
             o += !(ws & in_ws);
             in_ws = ws;
         }
+        if (map)
+            map[o] = (uint32_t)n;
         return o;
     }
     bool in_ws = false;

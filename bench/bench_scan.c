@@ -287,6 +287,20 @@ int main(int argc, char **argv)
     if (selected("10 KiB prose, all categories"))
         row("10 KiB prose, all categories", bench(do_scan, &j, 500), base, text.n, "");
     j.surface = SL_SURF_RESPONSE;
+    /* Real text has numbers (dates, times, amounts): leet characters, though
+     * not inside words. */
+    sl_buf_t num = {0};
+    for (unsigned k = 0; num.n < 10240; k++) {
+        sl_buf_append(&num, text.p + (k * 97) % 9000, 90);
+        sl_buf_appendf(&num, " on 2024-0%u-1%u at 10:%02u, $%u.50 (%u%%) ", k % 9 + 1, k % 10,
+                       k % 60, k * 13 % 1000, k % 70);
+    }
+    num.n = 10240;
+    job_t jn = {.rs = rs, .p = num.p, .n = num.n, .surface = SL_SURF_RESPONSE};
+    if (selected("10 KiB prose with numbers, response"))
+        row("10 KiB prose with numbers, response", bench(do_scan, &jn, 500), base, num.n, "");
+    sl_findings_free(&jn.f);
+    sl_buf_free(&num);
     if (selected("10 KiB prose, response, streamed 1 KiB chunks"))
         row("10 KiB prose, response, streamed 1 KiB chunks", bench(do_stream, &j, 300), base,
             text.n, "");

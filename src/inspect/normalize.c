@@ -207,9 +207,17 @@ void sl_textinfo_free(sl_textinfo_t *ti)
     ti->n_runs = ti->cap_runs = 0;
 }
 
+/* Is the leet character at p[k] next to an ASCII letter (a word like
+ * "1gn0r3" or "4ll", not a number like "2024" or "$10")? */
+static bool leet_in_word(const char *p, size_t n, size_t k)
+{
+    return (k > 0 && (cls[(unsigned char)p[k - 1]] & (C_LOW | C_UP))) ||
+           (k + 1 < n && (cls[(unsigned char)p[k + 1]] & (C_LOW | C_UP)));
+}
+
 bool sl_leet(const char *p, size_t n, char *out)
 {
-    unsigned changed = 0;
+    bool changed = false;
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
     size_t i = 0;
@@ -228,15 +236,17 @@ bool sl_leet(const char *p, size_t n, char *out)
         for (size_t k = i; k < i + 8; k++) {
             unsigned char c = (unsigned char)p[k], l = leet_tab[c];
             out[k] = (char)l;
-            changed |= c ^ l;
+            if (c != l && !changed)
+                changed = leet_in_word(p, n, k);
         }
     }
     for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i], l = leet_tab[c];
         out[i] = (char)l;
-        changed |= c ^ l;
+        if (c != l && !changed)
+            changed = leet_in_word(p, n, i);
     }
-    return changed != 0;
+    return changed;
 }
 
 /* Decode one UTF-8 sequence at p[i]; *len gets its length. Returns the code

@@ -585,6 +585,8 @@ int sl_engine_pend_cb(unsigned id, unsigned long long from, unsigned long long t
     const sl_rule_t *r = &c->rs->rules[id];
     if (!(c->mask & SL_CAT_BIT(r->info.category)))
         return 0;
+    from += c->hs_bias;
+    to += c->hs_bias;
     /* One rule ending at successive offsets from one run: keep the last end
      * only when the previous one was just before it (a growing match). */
     if (c->npend > 0) {

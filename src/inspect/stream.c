@@ -31,6 +31,12 @@ struct sl_inspect_stream {
     unsigned long long *fmap;      /* folded byte -> absolute raw offset */
     size_t fmap_cap;
     uint32_t *m32; /* sl_fold's map of the current chunk (reused) */
+    /* The leet stream skips slices without leetspeak (sl_leet false) once a
+     * clean slice has followed the last one with it; it is reset and
+     * resumes over the recent clean bytes when leetspeak comes back. */
+    bool leet_prev;               /* the previous slice had leetspeak */
+    bool leet_parked;             /* slices were skipped since the last reset */
+    unsigned long long leet_bias; /* folded offset of the leet stream's offset 0 */
     size_t m32_cap;
     unsigned long long fwin_base;
     unsigned char carry[4]; /* incomplete UTF-8 sequence at the end of a chunk */
@@ -189,6 +195,41 @@ static size_t fold_chunk(sl_inspect_stream_t *st, const char *p, size_t n)
     return o;
 }
 
+/* Leet-fold the fn folded bytes at fwin offset `old` into the leet window
+ * (length-preserving: the folded map applies) and run the leet stream over
+ * them, unless neither they nor the previous slice have leetspeak: text
+ * without it gives the leet rules nothing the folded databases miss. */
+static int leet_slice(sl_inspect_stream_t *st, scan_ctx_t *c, size_t old, size_t fn, size_t W)
+{
+    /* From the byte before: a leet character and the letter that makes it
+     * leetspeak may be split between slices. */
+    size_t at = old > 0 ? old - 1 : 0;
+    sl_buf_reserve(&st->lwin, fn);
+    bool leet = sl_leet(st->fwin.p + at, old + fn - at, st->lwin.p + at);
+    st->lwin.n += fn;
+    bool prev = st->leet_prev;
+    st->leet_prev = leet;
+    if (!leet && !prev) {
+        st->leet_parked = true;
+        return 0;
+    }
+    size_t from = old;
+    if (st->leet_parked) {
+        /* Restart at 0 over up to W/2 recent clean bytes, so a match may
+         * begin before the leetspeak. */
+        if (hs_reset_stream(st->hs[SL_DB_LEET], 0, NULL, NULL, NULL) != HS_SUCCESS)
+            return -1;
+        from = old > W / 2 ? old - W / 2 : 0;
+        st->leet_bias = st->fwin_base + from;
+        st->leet_parked = false;
+    }
+    c->text = st->lwin.p;
+    c->hs_bias = st->leet_bias;
+    int rc = run_stream(st, c, SL_DB_LEET, st->lwin.p + from, old - from + fn);
+    c->hs_bias = 0;
+    return rc;
+}
+
 static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findings_t *out)
 {
     size_t W = st->rs->lim.stream_window;
@@ -224,17 +265,8 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
         for (size_t i = 0; i < 3; i++)
             if (run_stream(st, &c, fg[i], fo, fn) < 0)
                 return -1;
-        if (st->hs[SL_DB_LEET] && fn > 0) {
-            /* Leet folding is length-preserving: the folded map applies, and
-             * the leet window shadows the folded one byte for byte. */
-            sl_buf_reserve(&st->lwin, fn);
-            sl_leet(fo, fn, st->lwin.p + st->lwin.n);
-            st->lwin.n += fn;
-            c.text = st->lwin.p;
-            int rc = run_stream(st, &c, SL_DB_LEET, st->lwin.p + old, fn);
-            if (rc < 0)
-                return -1;
-        }
+        if (st->hs[SL_DB_LEET] && fn > 0 && leet_slice(st, &c, old, fn, W) < 0)
+            return -1;
         c.abs_map = NULL;
         st->fold_off += fn;
         /* Windows hold between W and 2W bytes: compacting only when they
@@ -315,6 +347,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
         c.text_base = raw ? st->win_base : st->fwin_base;
         c.root_base = (size_t)st->win_base;
         c.abs_map = raw ? NULL : st->fmap;
+        c.hs_bias = g == SL_DB_LEET ? st->leet_bias : 0;
         c.npend = 0;
         hs_close_stream(st->hs[g], out && c.scratch ? c.scratch : NULL,
                         out && c.scratch ? sl_engine_pend_cb : NULL, &c);

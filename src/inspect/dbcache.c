@@ -14,7 +14,7 @@
 
 #include "core/log.h"
 
-#define CACHE_MAGIC "sluice-hsdb-2\n"
+#define CACHE_MAGIC "sluice-hsdb-4\n"
 
 static bool dir_ok(const char *dir)
 {
@@ -70,12 +70,12 @@ static bool entry_path(const sl_ruleset_t *rs, char *out, size_t cap)
     EVP_DigestUpdate(md, ver, strlen(ver) + 1);
     for (size_t i = 0; i < rs->n; i++) {
         const sl_rule_t *r = &rs->rules[i];
-        unsigned char groups = 0;
+        uint32_t groups = 0;
         for (int g = 0; g < SL_DB__COUNT; g++)
-            groups |= (unsigned char)(sl_engine_in_group(r, (sl_dbgroup_t)g) << g);
+            groups |= (uint32_t)sl_engine_in_group(r, (sl_dbgroup_t)g) << g;
         EVP_DigestUpdate(md, r->info.pattern, strlen(r->info.pattern) + 1);
         EVP_DigestUpdate(md, &r->hs_flags, sizeof r->hs_flags);
-        EVP_DigestUpdate(md, &groups, 1);
+        EVP_DigestUpdate(md, &groups, sizeof groups);
     }
     EVP_DigestFinal_ex(md, h, &hl);
     EVP_MD_CTX_free(md);

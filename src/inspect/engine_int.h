@@ -51,6 +51,8 @@ typedef struct scan_ctx {
     const char *text;    /* bytes the current database runs over */
     size_t tn;
     unsigned long long text_base; /* stream offset of text[0] (0 in block mode) */
+    unsigned long long hs_bias;   /* added to offsets Vectorscan reports (a stream reset
+                                     at this text offset restarted them at 0) */
     size_t root_base;             /* added to root offsets (stream window start) */
     hit_t hits[HITS];
     size_t nhits, hit_next;

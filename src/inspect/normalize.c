@@ -207,9 +207,17 @@ void sl_textinfo_free(sl_textinfo_t *ti)
     ti->n_runs = ti->cap_runs = 0;
 }
 
+/* Is the leet character at p[k] next to an ASCII letter (a word like
+ * "1gn0r3" or "4ll", not a number like "2024" or "$10")? */
+static bool leet_in_word(const char *p, size_t n, size_t k)
+{
+    return (k > 0 && (cls[(unsigned char)p[k - 1]] & (C_LOW | C_UP))) ||
+           (k + 1 < n && (cls[(unsigned char)p[k + 1]] & (C_LOW | C_UP)));
+}
+
 bool sl_leet(const char *p, size_t n, char *out)
 {
-    unsigned changed = 0;
+    bool changed = false;
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
     size_t i = 0;
@@ -228,15 +236,17 @@ bool sl_leet(const char *p, size_t n, char *out)
         for (size_t k = i; k < i + 8; k++) {
             unsigned char c = (unsigned char)p[k], l = leet_tab[c];
             out[k] = (char)l;
-            changed |= c ^ l;
+            if (c != l && !changed)
+                changed = leet_in_word(p, n, k);
         }
     }
     for (; i < n; i++) {
         unsigned char c = (unsigned char)p[i], l = leet_tab[c];
         out[i] = (char)l;
-        changed |= c ^ l;
+        if (c != l && !changed)
+            changed = leet_in_word(p, n, i);
     }
-    return changed != 0;
+    return changed;
 }
 
 /* Decode one UTF-8 sequence at p[i]; *len gets its length. Returns the code
@@ -383,21 +393,9 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
     const unsigned char *u = (const unsigned char *)p;
     bool fcase = flags & SL_FOLD_CASE, fws = flags & SL_FOLD_WS;
     size_t o = 0;
-    if (fcase && fws && map && !any_high(u, n)) {
-        unsigned in_ws = 0;
-        for (size_t i = 0; i < n; i++) {
-            unsigned ws = ws_tab[u[i]];
-            if (!(ws & in_ws)) {
-                map[o] = (uint32_t)i;
-                out[o++] = (char)fold_tab[u[i]];
-            }
-            in_ws = ws;
-        }
-        map[o] = (uint32_t)n;
-        return o;
-    }
-    if (fcase && fws && !map && !any_high(u, n)) {
-        /* The hot path (ASCII prose): branch-free lowercase and collapse. */
+    if (fcase && fws && !any_high(u, n)) {
+        /* The hot path (ASCII prose): branch-free lowercase and collapse;
+         * with a map (streams) each copied byte records its input offset. */
         unsigned in_ws = 0;
         size_t i = 0;
         const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
@@ -413,6 +411,9 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
                 uint64_t ge_a = w + 0x3f * ones, gt_z = w + 0x25 * ones;
                 w |= ((ge_a & ~gt_z) & highs) >> 2;
                 memcpy(out + o, &w, 8);
+                if (map)
+                    for (size_t k = 0; k < 8; k++)
+                        map[o + k] = (uint32_t)(i + k);
                 o += 8;
                 in_ws = (sp >> 63) & 1;
                 continue;
@@ -420,6 +421,8 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
             for (size_t k = i; k < i + 8; k++) {
                 unsigned ws = ws_tab[u[k]];
                 out[o] = (char)fold_tab[u[k]];
+                if (map)
+                    map[o] = (uint32_t)k;
                 o += !(ws & in_ws);
                 in_ws = ws;
             }
@@ -427,9 +430,13 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
         for (; i < n; i++) {
             unsigned ws = ws_tab[u[i]];
             out[o] = (char)fold_tab[u[i]];
+            if (map)
+                map[o] = (uint32_t)i;
             o += !(ws & in_ws);
             in_ws = ws;
         }
+        if (map)
+            map[o] = (uint32_t)n;
         return o;
     }
     bool in_ws = false;

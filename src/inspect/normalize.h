@@ -53,7 +53,9 @@ size_t sl_fold(const char *p, size_t n, unsigned flags, char *out, uint32_t *map
                size_t *tag_lo, size_t *tag_hi);
 
 /* Leetspeak folding in place of a copy: 1->i 0->o 3->e 4->a 5->s 7->t @->a $->s.
- * Same length as the input. Returns true if anything changed. */
+ * Same length as the input. Returns true if a changed character is next to
+ * an ASCII letter (leetspeak words); numbers alone ("2024", "$10") change
+ * but do not count, so text with only numbers can skip the leet pass. */
 bool sl_leet(const char *p, size_t n, char *out);
 
 #endif

@@ -22,6 +22,10 @@ typedef struct sl_rule {
     pcre2_code *start_re; /* the pattern for PCRE2, to recover a match's start
                              (NULL: starts are approximated from the width) */
     unsigned max_width;   /* longest possible match (UINT_MAX if unbounded) */
+    bool prose;           /* matches plain lowercase prose: compiled in its own database */
+    bool needs_raw;       /* folded-text rule that may match raw text its folded form does not
+                             (line structure, invisible or non-ASCII characters, case, runs of
+                             spaces): also run over raw text */
     char **ex_match;      /* examples.match */
     size_t n_match;
     char **ex_no_match; /* examples.no_match */
@@ -30,11 +34,15 @@ typedef struct sl_rule {
 
 /* The compiled databases, one per rule group. */
 typedef enum sl_dbgroup {
-    SL_DB_SECRETS = 0, /* credential + financial, on raw and decoded text, case kept */
-    SL_DB_INJECTION,   /* injection, on folded text */
-    SL_DB_TOOLPOISON,  /* tool-poisoning, on folded text */
-    SL_DB_SHELL,       /* shell, on folded text */
-    SL_DB_LEET,        /* non-credential rules with normalize: [leet], on leet-folded text */
+    SL_DB_SECRETS = 0,    /* credential + financial, on raw and decoded text, case kept */
+    SL_DB_SECRETS_PROSE,  /* the same for rules that match ordinary prose (sl_rule_t.prose) */
+    SL_DB_INJECTION,      /* injection, on folded text */
+    SL_DB_TOOLPOISON,     /* tool-poisoning, on folded text */
+    SL_DB_SHELL,          /* shell, on folded text */
+    SL_DB_LEET,           /* non-credential rules with normalize: [leet], on leet-folded text */
+    SL_DB_INJECTION_RAW,  /* injection rules with needs_raw, on raw text (block mode only) */
+    SL_DB_TOOLPOISON_RAW, /* tool-poisoning rules with needs_raw, on raw text (block mode only) */
+    SL_DB_SHELL_RAW,      /* shell rules with needs_raw, on raw text (block mode only) */
     SL_DB__COUNT,
 } sl_dbgroup_t;
 

@@ -30,6 +30,14 @@ struct sl_inspect_stream {
     sl_buf_t lwin;                 /* fwin with leetspeak folded (when leet rules exist) */
     unsigned long long *fmap;      /* folded byte -> absolute raw offset */
     size_t fmap_cap;
+    uint32_t *m32; /* sl_fold's map of the current chunk (reused) */
+    /* The leet stream skips slices without leetspeak (sl_leet false) once a
+     * clean slice has followed the last one with it; it is reset and
+     * resumes over the recent clean bytes when leetspeak comes back. */
+    bool leet_prev;               /* the previous slice had leetspeak */
+    bool leet_parked;             /* slices were skipped since the last reset */
+    unsigned long long leet_bias; /* folded offset of the leet stream's offset 0 */
+    size_t m32_cap;
     unsigned long long fwin_base;
     unsigned char carry[4]; /* incomplete UTF-8 sequence at the end of a chunk */
     size_t ncarry;
@@ -44,6 +52,7 @@ static bool group_wanted(unsigned mask, sl_dbgroup_t g)
 {
     switch (g) {
     case SL_DB_SECRETS:
+    case SL_DB_SECRETS_PROSE:
         return mask & (SL_CAT_BIT(SL_CAT_CREDENTIAL) | SL_CAT_BIT(SL_CAT_FINANCIAL));
     case SL_DB_INJECTION:
         return mask & SL_CAT_BIT(SL_CAT_INJECTION);
@@ -123,20 +132,31 @@ static int run_stream(sl_inspect_stream_t *st, scan_ctx_t *c, sl_dbgroup_t g, co
     return e == HS_SUCCESS || e == HS_SCAN_TERMINATED ? 0 : -1;
 }
 
-/* Fold one chunk for the folded streams, carrying state across chunks. */
-static size_t fold_chunk(sl_inspect_stream_t *st, const char *p, size_t n, char **outp,
-                         unsigned long long **mapp)
+/* Fold one chunk for the folded streams, carrying state across chunks:
+ * the folded bytes are appended to st->fwin and their absolute raw offsets
+ * to st->fmap. Returns the number of bytes appended. */
+static size_t fold_chunk(sl_inspect_stream_t *st, const char *p, size_t n)
 {
     /* Prepend the carried partial UTF-8 sequence; hold back a new one. */
     size_t tot = st->ncarry + n;
-    char *in = malloc(tot + 1);
-    uint32_t *m = malloc((tot + 1) * sizeof *m);
-    char *out = malloc(tot + 1);
-    unsigned long long *am = malloc((tot + 1) * sizeof *am);
-    if (!in || !m || !out || !am)
-        abort();
-    memcpy(in, st->carry, st->ncarry);
-    memcpy(in + st->ncarry, p, n);
+    const char *in = p;
+    char *joined = NULL;
+    if (st->ncarry > 0) {
+        joined = malloc(tot + 1);
+        if (!joined)
+            abort();
+        memcpy(joined, st->carry, st->ncarry);
+        memcpy(joined + st->ncarry, p, n);
+        in = joined;
+    }
+    if (st->m32_cap < tot + 1) {
+        st->m32_cap = tot + 1;
+        free(st->m32);
+        st->m32 = malloc(st->m32_cap * sizeof *st->m32);
+        if (!st->m32)
+            abort();
+    }
+    uint32_t *m = st->m32;
     unsigned long long in_base = st->raw_off - st->ncarry;
     size_t keep = 0;
     for (size_t k = 1; k <= 3 && k <= tot; k++) {
@@ -149,22 +169,65 @@ static size_t fold_chunk(sl_inspect_stream_t *st, const char *p, size_t n, char 
         break;
     }
     size_t use = tot - keep;
+    /* Fold straight into the window; in may alias st->carry only via joined. */
+    sl_buf_reserve(&st->fwin, use + 1);
+    char *out = st->fwin.p + st->fwin.n;
+    size_t fn = sl_fold(in, use, SL_FOLD_CASE | SL_FOLD_WS, out, m, NULL, NULL, NULL);
     memcpy(st->carry, in + use, keep);
     st->ncarry = keep;
-    size_t fn = sl_fold(in, use, SL_FOLD_CASE | SL_FOLD_WS, out, m, NULL, NULL, NULL);
+    free(joined);
     size_t skip = (st->fold_ws && fn > 0 && out[0] == ' ') ? 1 : 0;
-    size_t o = 0;
-    for (size_t j = skip; j < fn; j++) {
-        out[o] = out[j];
-        am[o++] = in_base + m[j];
+    size_t o = fn - skip;
+    if (skip)
+        memmove(out, out + 1, o);
+    if (st->fmap_cap < st->fwin.n + o + 1) {
+        st->fmap_cap = (st->fwin.n + o + 1) * 2;
+        st->fmap = realloc(st->fmap, st->fmap_cap * sizeof *st->fmap);
+        if (!st->fmap)
+            abort();
     }
+    unsigned long long *am = st->fmap + st->fwin.n;
+    for (size_t j = 0; j < o; j++)
+        am[j] = in_base + m[j + skip];
     if (o > 0)
         st->fold_ws = out[o - 1] == ' ';
-    free(in);
-    free(m);
-    *outp = out;
-    *mapp = am;
+    st->fwin.n += o;
     return o;
+}
+
+/* Leet-fold the fn folded bytes at fwin offset `old` into the leet window
+ * (length-preserving: the folded map applies) and run the leet stream over
+ * them, unless neither they nor the previous slice have leetspeak: text
+ * without it gives the leet rules nothing the folded databases miss. */
+static int leet_slice(sl_inspect_stream_t *st, scan_ctx_t *c, size_t old, size_t fn, size_t W)
+{
+    /* From the byte before: a leet character and the letter that makes it
+     * leetspeak may be split between slices. */
+    size_t at = old > 0 ? old - 1 : 0;
+    sl_buf_reserve(&st->lwin, fn);
+    bool leet = sl_leet(st->fwin.p + at, old + fn - at, st->lwin.p + at);
+    st->lwin.n += fn;
+    bool prev = st->leet_prev;
+    st->leet_prev = leet;
+    if (!leet && !prev) {
+        st->leet_parked = true;
+        return 0;
+    }
+    size_t from = old;
+    if (st->leet_parked) {
+        /* Restart at 0 over up to W/2 recent clean bytes, so a match may
+         * begin before the leetspeak. */
+        if (hs_reset_stream(st->hs[SL_DB_LEET], 0, NULL, NULL, NULL) != HS_SUCCESS)
+            return -1;
+        from = old > W / 2 ? old - W / 2 : 0;
+        st->leet_bias = st->fwin_base + from;
+        st->leet_parked = false;
+    }
+    c->text = st->lwin.p;
+    c->hs_bias = st->leet_bias;
+    int rc = run_stream(st, c, SL_DB_LEET, st->lwin.p + from, old - from + fn);
+    c->hs_bias = 0;
+    return rc;
 }
 
 static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findings_t *out)
@@ -183,26 +246,17 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
     c.root_base = (size_t)st->win_base;
     layer_t R = {.p = st->win.p, .n = st->win.n, .how = LAYER_ROOT};
     c.text_layer = &R;
-    if (run_stream(st, &c, SL_DB_SECRETS, p, n) < 0)
+    if (run_stream(st, &c, SL_DB_SECRETS, p, n) < 0 ||
+        run_stream(st, &c, SL_DB_SECRETS_PROSE, p, n) < 0)
         return -1;
     bool any_fold = st->hs[SL_DB_INJECTION] || st->hs[SL_DB_TOOLPOISON] || st->hs[SL_DB_SHELL] ||
                     st->hs[SL_DB_LEET];
     unsigned long long raw_end = st->raw_off + n;
     if (any_fold) {
-        char *fo;
-        unsigned long long *am;
         /* st->raw_off is still the offset of p[0]: fold_chunk maps from it. */
-        size_t fn = fold_chunk(st, p, n, &fo, &am);
-        /* Folded window and its map. */
         size_t old = st->fwin.n;
-        sl_buf_append(&st->fwin, fo, fn);
-        if (st->fmap_cap < st->fwin.n + 1) {
-            st->fmap_cap = st->fwin.n + 1;
-            st->fmap = realloc(st->fmap, st->fmap_cap * sizeof *st->fmap);
-            if (!st->fmap)
-                abort();
-        }
-        memcpy(st->fmap + old, am, fn * sizeof *am);
+        size_t fn = fold_chunk(st, p, n);
+        const char *fo = st->fwin.p + old;
         c.text = st->fwin.p;
         c.tn = st->fwin.n;
         c.text_base = st->fwin_base;
@@ -210,18 +264,9 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
         static const sl_dbgroup_t fg[] = {SL_DB_INJECTION, SL_DB_TOOLPOISON, SL_DB_SHELL};
         for (size_t i = 0; i < 3; i++)
             if (run_stream(st, &c, fg[i], fo, fn) < 0)
-                goto fail_fold;
-        if (st->hs[SL_DB_LEET] && fn > 0) {
-            /* Leet folding is length-preserving: the folded map applies, and
-             * the leet window shadows the folded one byte for byte. */
-            sl_buf_reserve(&st->lwin, fn);
-            sl_leet(fo, fn, st->lwin.p + st->lwin.n);
-            st->lwin.n += fn;
-            c.text = st->lwin.p;
-            int rc = run_stream(st, &c, SL_DB_LEET, st->lwin.p + old, fn);
-            if (rc < 0)
-                goto fail_fold;
-        }
+                return -1;
+        if (st->hs[SL_DB_LEET] && fn > 0 && leet_slice(st, &c, old, fn, W) < 0)
+            return -1;
         c.abs_map = NULL;
         st->fold_off += fn;
         /* Windows hold between W and 2W bytes: compacting only when they
@@ -234,15 +279,7 @@ static int feed_slice(sl_inspect_stream_t *st, const char *p, size_t n, sl_findi
             memmove(st->fmap, st->fmap + drop, (st->fwin.n) * sizeof *st->fmap);
             st->fwin_base += drop;
         }
-        free(fo);
-        free(am);
-        goto folded;
-    fail_fold:
-        free(fo);
-        free(am);
-        return -1;
     }
-folded:
     st->raw_off = raw_end;
     /* Decoders over the new bytes plus the unfinished token before them. */
     if (st->dec_from < st->win_base)
@@ -302,7 +339,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
         if (!st->hs[g])
             continue;
         /* End-anchored patterns report at close. */
-        bool raw = g == SL_DB_SECRETS;
+        bool raw = g == SL_DB_SECRETS || g == SL_DB_SECRETS_PROSE;
         layer_t R = {.p = st->win.p, .n = st->win.n, .how = LAYER_ROOT};
         c.text_layer = &R;
         c.text = raw ? st->win.p : st->fwin.p;
@@ -310,6 +347,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
         c.text_base = raw ? st->win_base : st->fwin_base;
         c.root_base = (size_t)st->win_base;
         c.abs_map = raw ? NULL : st->fmap;
+        c.hs_bias = g == SL_DB_LEET ? st->leet_bias : 0;
         c.npend = 0;
         hs_close_stream(st->hs[g], out && c.scratch ? c.scratch : NULL,
                         out && c.scratch ? sl_engine_pend_cb : NULL, &c);
@@ -325,6 +363,7 @@ int sl_inspect_stream_close(sl_inspect_stream_t *st, sl_findings_t *out)
     sl_buf_free(&st->fwin);
     sl_buf_free(&st->lwin);
     free(st->fmap);
+    free(st->m32);
     sl_ruleset_unref(st->rs);
     free(st);
     return r;

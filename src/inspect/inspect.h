@@ -192,6 +192,9 @@ const sl_rule_info_t *sl_ruleset_rule(const sl_ruleset_t *rs, size_t i);
 const sl_rule_info_t *sl_ruleset_find(const sl_ruleset_t *rs, const char *id);
 /* Bytes of compiled database (block + stream) held by the ruleset. */
 size_t sl_ruleset_db_bytes(const sl_ruleset_t *rs);
+/* Category mask (SL_CAT_BIT) of the categories with at least one rule whose
+ * action is `a` (after overrides). Constant time: per-exchange checks. */
+unsigned sl_ruleset_action_categories(const sl_ruleset_t *rs, sl_action_t a);
 
 /* Scan one buffer for `surface`: appends findings (at most one per rule and
  * layer region) to `out`. Returns the number appended, or -1 on an internal

@@ -60,6 +60,7 @@ struct sl_ruleset {
     sl_inspect_limits_t lim; /* defaults filled in */
     sl_db_t db[SL_DB__COUNT];
     size_t db_bytes;
+    unsigned action_cats[SL_ACT_OFF + 1]; /* per action: categories having such a rule */
 };
 
 /* One embedded rule file (generated at build time from rules/ *.yaml). */

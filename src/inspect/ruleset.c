@@ -546,6 +546,8 @@ sl_ruleset_t *sl_ruleset_load(const sl_ruleset_opts_t *opts, sl_buf_t *err)
         ruleset_free(rs);
         return NULL;
     }
+    for (size_t i = 0; i < rs->n; i++)
+        rs->action_cats[rs->rules[i].info.action] |= SL_CAT_BIT(rs->rules[i].info.category);
     return rs;
 }
 
@@ -582,4 +584,9 @@ const sl_rule_info_t *sl_ruleset_find(const sl_ruleset_t *rs, const char *id)
 size_t sl_ruleset_db_bytes(const sl_ruleset_t *rs)
 {
     return rs->db_bytes;
+}
+
+unsigned sl_ruleset_action_categories(const sl_ruleset_t *rs, sl_action_t a)
+{
+    return (unsigned)a < SL_ACT_OFF + 1 ? rs->action_cats[a] : 0;
 }

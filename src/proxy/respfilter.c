@@ -52,15 +52,9 @@ void sl_respfilter_free(sl_upstream_t *up)
 /* Can any response finding be redacted under this policy? */
 static bool may_redact(const sl_config_t *cfg, const sl_ruleset_t *rs)
 {
-    if (cfg->inspect.response_action == SL_ACT_REDACT)
-        return true;
-    unsigned mask = sl_inspect_surface_categories(SL_SURF_RESPONSE);
-    for (size_t i = 0; i < sl_ruleset_count(rs); i++) {
-        const sl_rule_info_t *r = sl_ruleset_rule(rs, i);
-        if (r->action == SL_ACT_REDACT && (mask & SL_CAT_BIT(r->category)))
-            return true;
-    }
-    return false;
+    return cfg->inspect.response_action == SL_ACT_REDACT ||
+           (sl_ruleset_action_categories(rs, SL_ACT_REDACT) &
+            sl_inspect_surface_categories(SL_SURF_RESPONSE)) != 0;
 }
 
 void sl_respfilter_head(sl_upstream_t *up, const sl_h1_response_t *res)

@@ -295,43 +295,89 @@ void sl_policy_unref(sl_policy_t *p)
     free(p);
 }
 
+/* Does `n` bytes of host-name text look like encoded data: all hex, or high
+ * in entropy with digits, or very long? */
+static bool encoded_run(const char *p, size_t n, size_t what_labels, char *why, size_t cap)
+{
+    unsigned counts[256] = {0}, digits = 0;
+    bool hex = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        counts[ch]++;
+        digits += ch >= '0' && ch <= '9';
+        hex &= sl_hexval(ch) >= 0;
+    }
+    double h = 0;
+    for (int k = 0; k < 256; k++)
+        if (counts[k]) {
+            double f = (double)counts[k] / (double)n;
+            h -= f * log2(f);
+        }
+    if (!(hex || (h >= 3.6 && digits >= 2) || n >= 50))
+        return false;
+    if (what_labels > 1)
+        snprintf(why, cap,
+                 "%zu consecutive labels of the host name (%zu characters) look like encoded "
+                 "data split into labels (entropy %.1f bits/char%s)",
+                 what_labels, n, h, hex ? ", hex" : "");
+    else
+        snprintf(why, cap,
+                 "a %zu-character run in the host name looks like encoded data "
+                 "(entropy %.1f bits/char%s)",
+                 n, h, hex ? ", hex" : "");
+    return true;
+}
+
+/* A label that could be a piece of encoded data: dash-free, 6+ letters and
+ * digits with at least one digit (hex and base32 chunks; words are not). */
+static bool chunk_label(const char *p, size_t n)
+{
+    if (n < 6 || n > 63)
+        return false;
+    bool digit = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
+            return false;
+        digit |= ch >= '0' && ch <= '9';
+    }
+    return digit;
+}
+
 /* Does a host name carry data in its labels? Encoded or random runs (hex,
  * base32, base64) are long, dash-free, digit-bearing and high in entropy;
  * names people choose are words joined by dashes. Judged per dash-free run
- * of a label. */
+ * of a label, and over consecutive chunk-like labels joined (data split into
+ * short labels: "a1b2c3d4.e5f6a7b8.c9d0e1f2..."). */
 static bool encoded_label(const char *host, char *why, size_t cap)
 {
     const char *p = host;
     while (*p) {
         size_t n = strcspn(p, ".-");
-        if (n >= 24) {
-            unsigned counts[256] = {0}, digits = 0;
-            bool hex = true;
-            for (size_t i = 0; i < n; i++) {
-                unsigned char ch = (unsigned char)p[i];
-                counts[ch]++;
-                digits += ch >= '0' && ch <= '9';
-                hex &= sl_hexval(ch) >= 0;
-            }
-            double h = 0;
-            for (int k = 0; k < 256; k++)
-                if (counts[k]) {
-                    double f = (double)counts[k] / (double)n;
-                    h -= f * log2(f);
-                }
-            if (hex || (h >= 3.6 && digits >= 2) || n >= 50) {
-                snprintf(why, cap,
-                         "a %zu-character run in the host name looks like encoded data "
-                         "(entropy %.1f bits/char%s)",
-                         n, h, hex ? ", hex" : "");
-                return true;
-            }
-        }
+        if (n >= 24 && encoded_run(p, n, 1, why, cap))
+            return true;
         p += n;
         if (*p)
             p++;
     }
-    return false;
+    char joined[256];
+    size_t jn = 0, labels = 0;
+    for (p = host;; p++) {
+        size_t n = strcspn(p, ".");
+        if (chunk_label(p, n) && jn + n <= sizeof joined) {
+            memcpy(joined + jn, p, n);
+            jn += n;
+            labels++;
+        } else {
+            if (labels > 1 && jn >= 24 && encoded_run(joined, jn, labels, why, cap))
+                return true;
+            jn = labels = 0;
+        }
+        p += n;
+        if (*p == '\0')
+            break;
+    }
+    return labels > 1 && jn >= 24 && encoded_run(joined, jn, labels, why, cap);
 }
 
 void sl_policy_check_target(const sl_policy_t *p, const sl_identity_t *id, sl_view_t host,

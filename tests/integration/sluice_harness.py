@@ -23,6 +23,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
 
 
+def rule_example(rule_id, kind="match"):
+    """The first `match` (or `no_match`) example of a rule in rules/*.yaml:
+    tests take their samples from the rules, so they follow the rules."""
+    import yaml
+    for f in sorted((REPO_ROOT / "rules").glob("*.yaml")):
+        for r in yaml.safe_load(f.read_text())["rules"]:
+            if r["id"] == rule_id:
+                return r["examples"][kind][0]
+    raise KeyError(rule_id)
+
+
 def sluice_bin():
     b = os.environ.get("SLUICE_BIN")
     if b:

@@ -15,16 +15,9 @@ import pytest
 import requests
 import yaml
 from sluice_harness import clean_env, free_port, sluice_bin, to_yaml
+from sluice_harness import rule_example as example  # noqa: E402  (the rules' own examples)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def example(rule_id, kind="match"):
-    for f in sorted((ROOT / "rules").glob("*.yaml")):
-        for r in yaml.safe_load(f.read_text())["rules"]:
-            if r["id"] == rule_id:
-                return r["examples"][kind][0]
-    raise KeyError(rule_id)
 
 
 AWS = example("aws-access-key-id").split("=")[-1].strip()

@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from test_inspection import example  # the rules' own examples
+from sluice_harness import rule_example as example  # the rules' own examples
 
 GHP = example("github-pat-classic").split()[-1]
 AWS = example("aws-access-key-id").split("=")[-1].strip()

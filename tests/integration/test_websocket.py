@@ -24,16 +24,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tls"))
 import tlshelpers as th  # noqa: E402
 from sluice_harness import free_port  # noqa: E402
+from sluice_harness import rule_example as example  # noqa: E402  (the rules' own examples)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def example(rule_id, kind="match"):
-    for f in sorted((ROOT / "rules").glob("*.yaml")):
-        for r in yaml.safe_load(f.read_text())["rules"]:
-            if r["id"] == rule_id:
-                return r["examples"][kind][0]
-    raise KeyError(rule_id)
 
 
 AWS = example("aws-access-key-id").split("=")[-1].strip()

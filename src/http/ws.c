@@ -435,7 +435,7 @@ int sl_ws_asm_add(sl_ws_asm_t *a, const sl_ws_frame_t *f, uint16_t *code, const 
     }
     size_t at = a->data.n;
     sl_buf_append(&a->data, f->payload.p, f->payload.n);
-    if (f->masked)
+    if (f->masked && f->payload.n > 0) /* an empty message has no buffer yet */
         sl_ws_unmask(a->data.p + at, a->data.p + at, f->payload.n, f->mask, 0);
     if (!f->fin)
         return 0;

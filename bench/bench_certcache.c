@@ -72,6 +72,22 @@ static int pump_timed(SSL *client, SSL *server, double *ct, double *st)
     return cdone && sdone;
 }
 
+/* A client and a server session joined by a BIO pair, the client asking
+ * for (and checking) the bench host name. */
+static void new_pair(SSL_CTX *cctx, SSL_CTX *sctx, SSL **cl, SSL **sv)
+{
+    *cl = SSL_new(cctx);
+    *sv = SSL_new(sctx);
+    BIO *cb, *sb;
+    BIO_new_bio_pair(&cb, 0, &sb, 0);
+    SSL_set_bio(*cl, cb, cb);
+    SSL_set_bio(*sv, sb, sb);
+    SSL_set_tlsext_host_name(*cl, "hs.bench.test");
+    SSL_set1_host(*cl, "hs.bench.test");
+    SSL_set_connect_state(*cl);
+    SSL_set_accept_state(*sv);
+}
+
 static int pump(SSL *client, SSL *server)
 {
     int cdone = 0, sdone = 0;
@@ -163,15 +179,8 @@ int main(int argc, char **argv)
     long hs = mints;
     t = now_s();
     for (long i = 0; i < hs; i++) {
-        SSL *cl = SSL_new(cctx), *sv = SSL_new(sctx);
-        BIO *cb, *sb;
-        BIO_new_bio_pair(&cb, 0, &sb, 0);
-        SSL_set_bio(cl, cb, cb);
-        SSL_set_bio(sv, sb, sb);
-        SSL_set_tlsext_host_name(cl, "hs.bench.test");
-        SSL_set1_host(cl, "hs.bench.test");
-        SSL_set_connect_state(cl);
-        SSL_set_accept_state(sv);
+        SSL *cl, *sv;
+        new_pair(cctx, sctx, &cl, &sv);
         if (!pump(cl, sv))
             abort();
         SSL_free(cl);
@@ -187,15 +196,8 @@ int main(int argc, char **argv)
     long per[2] = {0, 0};
     for (long i = 0; i < 2 * hs; i++) {
         int with_ca = (int)((i / 50) & 1);
-        SSL *cl = SSL_new(cctx), *sv = SSL_new(sctx);
-        BIO *cb, *sb;
-        BIO_new_bio_pair(&cb, 0, &sb, 0);
-        SSL_set_bio(cl, cb, cb);
-        SSL_set_bio(sv, sb, sb);
-        SSL_set_tlsext_host_name(cl, "hs.bench.test");
-        SSL_set1_host(cl, "hs.bench.test");
-        SSL_set_connect_state(cl);
-        SSL_set_accept_state(sv);
+        SSL *cl, *sv;
+        new_pair(cctx, sctx, &cl, &sv);
         if (with_ca && SSL_add1_chain_cert(sv, sl_ca_cert(ca)) != 1)
             abort();
         if (!pump_timed(cl, sv, &ct[with_ca], &st2[with_ca]))

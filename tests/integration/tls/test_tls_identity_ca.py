@@ -92,12 +92,7 @@ def leaf_as(s, user, host="secure.test", cafile=None):
     if b" 200 " not in head.split(b"\r\n", 1)[0]:
         sock.close()
         raise AssertionError(f"CONNECT as {user}: {head!r}")
-    if cafile:
-        ctx = ssl.create_default_context(cafile=cafile)
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    ctx = th.client_context(cafile)
     try:
         t = ctx.wrap_socket(sock, server_hostname=host)
     except BaseException:

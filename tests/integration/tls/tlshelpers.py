@@ -501,6 +501,17 @@ def read_response(f):
     return status, headers, body
 
 
+def client_context(cafile=None):
+    """A client TLS context verifying against `cafile` (host names checked),
+    or verifying nothing when it is None."""
+    if cafile:
+        return ssl.create_default_context(cafile=cafile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def tls_handshake(proxy_port, host, cafile=None, servername=None, versions=None, alpn=None):
     """CONNECT (HTTP/1.1) then a TLS handshake with Python's ssl module.
     Returns {"pem": the server's leaf, "version": "TLSv1.3", "alpn": ...}.
@@ -509,12 +520,7 @@ def tls_handshake(proxy_port, host, cafile=None, servername=None, versions=None,
     if " 200 " not in status:
         sock.close()
         raise AssertionError(f"CONNECT {host}: {head!r}")
-    if cafile:
-        ctx = ssl.create_default_context(cafile=cafile)
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    ctx = client_context(cafile)
     if versions:
         ctx.minimum_version, ctx.maximum_version = versions
     if alpn:
